@@ -1,0 +1,312 @@
+package log
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// timeNow is the clock of archive names and retention; tests replace it.
+var timeNow = time.Now
+
+// archiveDir is the subdirectory of the log directory holding archived
+// segments.
+const archiveDir = "archive"
+
+// archived names one archived segment:
+// archive/<base %020d>-<last %020d>-<unix seconds archived>.seg.zst
+type archived struct {
+	name       string
+	base, last uint64
+	at         time.Time
+}
+
+func archiveName(base, last uint64, at time.Time) string {
+	return fmt.Sprintf("%020d-%020d-%d.seg.zst", base, last, at.Unix())
+}
+
+func parseArchiveName(name string) (archived, bool) {
+	rest, ok := strings.CutSuffix(name, ".seg.zst")
+	if !ok {
+		return archived{}, false
+	}
+	parts := strings.Split(rest, "-")
+	if len(parts) != 3 || len(parts[0]) != 20 || len(parts[1]) != 20 {
+		return archived{}, false
+	}
+	base, ok1 := parseDigits(parts[0])
+	last, ok2 := parseDigits(parts[1])
+	sec, err := strconv.ParseInt(parts[2], 10, 64)
+	if !ok1 || !ok2 || err != nil || last < base {
+		return archived{}, false
+	}
+	return archived{name: name, base: base, last: last, at: time.Unix(sec, 0)}, true
+}
+
+// listArchive returns the archived segments of dir sorted by base index.
+// A missing archive directory is an empty archive.
+func listArchive(fsys FS, dir string) ([]archived, error) {
+	names, err := fsys.ReadDir(filepath.Join(dir, archiveDir))
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("log: read archive: %w", err)
+	}
+	var out []archived
+	for _, n := range names {
+		if a, ok := parseArchiveName(n); ok {
+			out = append(out, a)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].base < out[j].base })
+	return out, nil
+}
+
+func (l *Log) countArchive() int {
+	a, _ := listArchive(l.fs, l.dir)
+	return len(a)
+}
+
+// archiveSegment writes a zstd copy of a sealed segment into the archive,
+// durably (temp file, sync, rename, sync dir), before the caller removes the
+// original. A crash in between leaves both, which is harmless: loadDir treats
+// the original as dead and retires it again, and Scan skips indexes it has
+// already passed.
+func (l *Log) archiveSegment(s *segment) error {
+	img, err := readAll(s.file)
+	if err != nil {
+		return fmt.Errorf("log: archive %s: read: %w", s.name, err)
+	}
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		return err
+	}
+	comp := enc.EncodeAll(img, nil)
+	enc.Close()
+
+	adir := filepath.Join(l.dir, archiveDir)
+	if err := l.fs.MkdirAll(adir, 0o755); err != nil {
+		return fmt.Errorf("log: archive: %w", err)
+	}
+	name := archiveName(s.base, s.last, timeNow())
+	tmp := filepath.Join(adir, name+".tmp")
+	f, err := l.fs.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("log: archive %s: %w", s.name, err)
+	}
+	_, err = f.WriteAt(comp, 0)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = l.fs.Rename(tmp, filepath.Join(adir, name))
+	}
+	if err == nil {
+		err = l.fs.SyncDir(adir)
+	}
+	if err != nil {
+		return fmt.Errorf("log: archive %s: %w", s.name, err)
+	}
+	l.mu.Lock()
+	l.archived++
+	l.mu.Unlock()
+	return nil
+}
+
+// applyRetention deletes archived segments archived longer ago than
+// Options.Retention.
+func (l *Log) applyRetention() error {
+	if l.opts.Retention <= 0 {
+		return nil
+	}
+	list, err := listArchive(l.fs, l.dir)
+	if err != nil {
+		return err
+	}
+	cutoff := timeNow().Add(-l.opts.Retention)
+	adir := filepath.Join(l.dir, archiveDir)
+	removed := 0
+	for _, a := range list {
+		if a.at.Before(cutoff) {
+			if err := l.fs.Remove(filepath.Join(adir, a.name)); err != nil {
+				return fmt.Errorf("log: retention: %w", err)
+			}
+			removed++
+		}
+	}
+	if removed == 0 {
+		return nil
+	}
+	l.mu.Lock()
+	l.archived -= removed
+	l.mu.Unlock()
+	return l.fs.SyncDir(adir)
+}
+
+// readArchived returns the decompressed image of an archived segment.
+func readArchived(fsys FS, dir string, a archived) ([]byte, error) {
+	f, err := fsys.OpenFile(filepath.Join(dir, archiveDir, a.name), os.O_RDONLY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("log: open archive %s: %w", a.name, err)
+	}
+	defer f.Close()
+	comp, err := readAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("log: read archive %s: %w", a.name, err)
+	}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(2*maxSegmentSize))
+	if err != nil {
+		return nil, err
+	}
+	defer dec.Close()
+	img, err := dec.DecodeAll(comp, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: archive %s: %v", ErrCorrupt, a.name, err)
+	}
+	return img, nil
+}
+
+// checkImage checks a whole segment image that must be sealed and clean.
+func checkImage(img []byte, name string, base, last uint64) (scanResult, error) {
+	b, err := decodeSegmentHeader(img)
+	if err == nil && b != base {
+		err = fmt.Errorf("header base index %d, name says %d", b, base)
+	}
+	if err != nil {
+		return scanResult{}, corruptf(name, 0, "%v", err)
+	}
+	r := scanSegment(img, base)
+	if r.bad >= 0 {
+		return r, corruptf(name, r.bad, "%s", r.reason)
+	}
+	if !r.sealed || r.last != last {
+		return r, corruptf(name, int64(len(img)), "archived segment is not sealed at index %d", last)
+	}
+	return r, nil
+}
+
+// verifyArchive checks every archived segment of dir.
+func verifyArchive(fsys FS, dir string) (int, error) {
+	list, err := listArchive(fsys, dir)
+	if err != nil {
+		return 0, err
+	}
+	for i, a := range list {
+		img, err := readArchived(fsys, dir, a)
+		if err != nil {
+			return i, err
+		}
+		if _, err := checkImage(img, filepath.Join(archiveDir, a.name), a.base, a.last); err != nil {
+			return i, err
+		}
+	}
+	return len(list), nil
+}
+
+// Scan calls fn for every entry from index from on, in index order: first
+// the archived segments, then the live ones (including entries of the first
+// live segment that are below FirstIndex but not yet archived), up to the
+// LastIndex seen when Scan reached the live segments. An index already
+// passed is not repeated. fn may keep data. Scan stops early, with a nil
+// error, when fn returns false. It reads one segment at a time into memory
+// and does not block appends.
+func (l *Log) Scan(from uint64, fn func(index uint64, data []byte) bool) error {
+	next := max(from, 1)
+	emit := func(img []byte, r scanResult, base uint64) bool {
+		for i, off := range r.offsets {
+			idx := base + uint64(i)
+			if idx < next {
+				continue
+			}
+			n := frameLen(img[off:])
+			data := append([]byte(nil), img[int(off)+frameHeaderSize:int(off)+frameHeaderSize+n]...)
+			if !fn(idx, data) {
+				return false
+			}
+			next = idx + 1
+		}
+		return true
+	}
+	list, err := listArchive(l.fs, l.dir)
+	if err != nil {
+		return err
+	}
+	for _, a := range list {
+		if a.last < next {
+			continue
+		}
+		img, err := readArchived(l.fs, l.dir, a)
+		if err != nil {
+			return err
+		}
+		r, err := checkImage(img, filepath.Join(archiveDir, a.name), a.base, a.last)
+		if err != nil {
+			return err
+		}
+		if !emit(img, r, a.base) {
+			return nil
+		}
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	segs := append([]*segment(nil), l.segs...)
+	last := l.last
+	l.mu.Unlock()
+	for _, s := range segs {
+		img, name, base, err := l.readLive(s, last)
+		if err != nil {
+			return err
+		}
+		if img == nil {
+			continue
+		}
+		r := scanSegment(img, base)
+		if r.bad >= 0 {
+			return corruptf(name, r.bad, "%s", r.reason)
+		}
+		if !emit(img, r, base) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// readLive reads a live segment's entry frames up to index last, or returns
+// nil if it was retired meanwhile.
+func (l *Log) readLive(s *segment, last uint64) ([]byte, string, uint64, error) {
+	l.fileMu.RLock()
+	defer l.fileMu.RUnlock()
+	l.mu.Lock()
+	live := false
+	for _, x := range l.segs {
+		live = live || x == s
+	}
+	if !live || s.base > last {
+		l.mu.Unlock()
+		return nil, "", 0, nil
+	}
+	end := s.dataEnd()
+	if s.last > last && s.offsets != nil {
+		_, end = s.frameBounds(last)
+	}
+	name, base, f := s.name, s.base, s.file
+	l.mu.Unlock()
+	img := make([]byte, end)
+	if _, err := f.ReadAt(img, 0); err != nil {
+		return nil, "", 0, fmt.Errorf("log: scan segment %s: %w", name, err)
+	}
+	return img, name, base, nil
+}

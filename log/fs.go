@@ -1,0 +1,113 @@
+package log
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"golang.org/x/sys/unix"
+)
+
+// FS is the file system the log reaches the disk through. The real one is
+// OSFS; tests use MemFS, which can fail writes and syncs and simulate a
+// power loss. Paths are slash- or OS-separated paths as given to Open.
+type FS interface {
+	// OpenFile opens a file with os.O_* flags (O_RDONLY, O_RDWR, O_CREATE,
+	// O_EXCL, O_TRUNC are the ones the log uses).
+	OpenFile(name string, flag int, perm fs.FileMode) (File, error)
+	// ReadDir returns the names of the entries of dir, sorted.
+	ReadDir(dir string) ([]string, error)
+	// Rename atomically replaces newpath with oldpath.
+	Rename(oldpath, newpath string) error
+	// Remove removes a file.
+	Remove(name string) error
+	// MkdirAll creates a directory and its parents.
+	MkdirAll(dir string, perm fs.FileMode) error
+	// SyncDir makes the creations, renames and removals in dir durable.
+	SyncDir(dir string) error
+}
+
+// File is an open file of an FS.
+type File interface {
+	ReadAt(p []byte, off int64) (int, error)
+	WriteAt(p []byte, off int64) (int, error)
+	// Sync makes the file's data and size durable (fdatasync is enough).
+	Sync() error
+	Truncate(size int64) error
+	Size() (int64, error)
+	Close() error
+}
+
+// OSFS is the real file system.
+type OSFS struct{}
+
+// OpenFile implements FS.
+func (OSFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
+	f, err := os.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &osFile{File: f, fd: int(f.Fd())}, nil
+}
+
+// ReadDir implements FS.
+func (OSFS) ReadDir(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(ents))
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// Rename implements FS.
+func (OSFS) Rename(oldpath, newpath string) error { return os.Rename(oldpath, newpath) }
+
+// Remove implements FS.
+func (OSFS) Remove(name string) error { return os.Remove(name) }
+
+// MkdirAll implements FS.
+func (OSFS) MkdirAll(dir string, perm fs.FileMode) error { return os.MkdirAll(dir, perm) }
+
+// SyncDir implements FS: fsync on the directory itself, without which a new
+// or renamed segment can vanish on power loss even though its data was synced.
+func (OSFS) SyncDir(dir string) error {
+	d, err := os.Open(filepath.Clean(dir))
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+type osFile struct {
+	*os.File
+	fd int
+}
+
+// Sync uses fdatasync: the log never depends on mtime, and fdatasync still
+// flushes a changed file size, so it is as safe as fsync here and cheaper.
+func (f *osFile) Sync() error {
+	for {
+		err := unix.Fdatasync(f.fd)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+func (f *osFile) Size() (int64, error) {
+	st, err := f.File.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}
