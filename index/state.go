@@ -1,0 +1,302 @@
+// Package index is Lithair's in-memory state: every live record of every
+// model in google/btree trees, secondary indexes on the fields the rules
+// mark indexed, the unique-value maps Apply enforces, each record's
+// history and the audit trail. It is derived from events only: the state
+// machine feeds it Commands in log order and it can always be rebuilt.
+package index
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/google/btree"
+
+	"github.com/lithair/lithair/event"
+)
+
+// ModelSpec is what the state needs to know of a model's schema.
+type ModelSpec struct {
+	Name      string
+	Unique    []string // values unique among live records
+	Indexed   []string // fields with a secondary index (unique implies indexed)
+	Audited   bool     // changes go to the audit trail
+	Versioned int      // how many versions stay directly addressable (>= 1)
+}
+
+// State holds the current records of every model. Reads take a shared
+// lock; Apply, which runs only on the Raft apply goroutine, takes it
+// exclusively for the few microseconds a change needs.
+type State struct {
+	mu      sync.RWMutex
+	tables  map[string]*table
+	specs   map[string]ModelSpec
+	audit   []AuditRef
+	actors  map[string]string // interned actor names
+	applied uint64
+}
+
+// table is one model's records and indexes.
+type table struct {
+	byID    *btree.BTreeG[*Record]
+	tombs   *btree.BTreeG[*Record] // deleted records, kept for their history
+	unique  map[string]map[Key]string
+	indexes map[string]*btree.BTreeG[entry]
+	// watched is every field an index or a unique map needs, so Apply
+	// decodes only those members.
+	watched map[string]struct{}
+}
+
+func lessByID(a, b *Record) bool { return a.ID < b.ID }
+
+func newTable() *table {
+	return &table{byID: btree.NewG(32, lessByID), tombs: btree.NewG(32, lessByID)}
+}
+
+// New returns an empty State.
+func New() *State {
+	return &State{tables: map[string]*table{}, specs: map[string]ModelSpec{}, actors: map[string]string{}}
+}
+
+// SetModels installs the schema facts of the active rules. Indexes whose
+// definition changed are rebuilt from the live records.
+func (s *State) SetModels(specs []ModelSpec) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.specs
+	s.specs = make(map[string]ModelSpec, len(specs))
+	for _, sp := range specs {
+		s.specs[sp.Name] = sp
+	}
+	for name, t := range s.tables {
+		if !sameIndexes(old[name], s.specs[name]) || t.watched == nil {
+			s.reindexLocked(name, t)
+		}
+	}
+}
+
+func sameIndexes(a, b ModelSpec) bool {
+	return slices.Equal(a.Unique, b.Unique) && slices.Equal(a.Indexed, b.Indexed)
+}
+
+// reindexLocked rebuilds a table's unique maps and secondary indexes.
+func (s *State) reindexLocked(model string, t *table) {
+	sp := s.specs[model]
+	t.unique = map[string]map[Key]string{}
+	t.indexes = map[string]*btree.BTreeG[entry]{}
+	t.watched = map[string]struct{}{}
+	for _, f := range sp.Unique {
+		t.unique[f] = map[Key]string{}
+		t.watched[f] = struct{}{}
+	}
+	for _, f := range append(slices.Clone(sp.Indexed), sp.Unique...) {
+		if t.indexes[f] == nil {
+			t.indexes[f] = newSecondary()
+		}
+		t.watched[f] = struct{}{}
+	}
+	if len(t.watched) == 0 {
+		return
+	}
+	t.byID.Ascend(func(r *Record) bool {
+		vals, _ := pickFields(r.JSON, t.watched, true)
+		t.indexLocked(r.ID, vals)
+		return true
+	})
+}
+
+// AppliedIndex is the log index of the last command applied.
+func (s *State) AppliedIndex() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.applied
+}
+
+// SetApplied records that the log entry at idx was applied even though it
+// carried no record change (a configuration entry, a rules deployment).
+func (s *State) SetApplied(idx uint64) {
+	s.mu.Lock()
+	if idx > s.applied {
+		s.applied = idx
+	}
+	s.mu.Unlock()
+}
+
+// Get returns the live record of model with id.
+func (s *State) Get(model, id string) (*Record, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t := s.tables[model]
+	if t == nil {
+		return nil, false
+	}
+	return t.byID.Get(&Record{ID: id})
+}
+
+// Count returns how many live records model has.
+func (s *State) Count(model string) int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if t := s.tables[model]; t != nil {
+		return t.byID.Len()
+	}
+	return 0
+}
+
+// Applied is what one applied command changed: the record before and
+// after (either nil for a create or a delete).
+type Applied struct {
+	Kind event.Kind
+	Old  *Record
+	New  *Record
+}
+
+// Apply applies one command at log index idx. A refused command returns an
+// *event.Refusal and changes nothing but the applied index. Apply must stay
+// a pure function of the state and the command: every node runs it.
+func (s *State) Apply(idx uint64, c *event.Command) (Applied, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if idx > s.applied {
+		s.applied = idx
+	}
+	t := s.tables[c.Model]
+	if t == nil {
+		t = newTable()
+		s.tables[c.Model] = t
+		s.reindexLocked(c.Model, t)
+	}
+	sp := s.specs[c.Model]
+	old, exists := t.byID.Get(&Record{ID: c.ID})
+	switch c.Op {
+	case event.OpCreate, event.OpUpdate:
+		var rec *Record
+		kind := event.Created
+		if c.Op == event.OpCreate {
+			if exists {
+				return Applied{}, &event.Refusal{Code: event.CodeConflict, Message: fmt.Sprintf("a %s with id %s already exists", c.Model, c.ID)}
+			}
+			if _, wasDeleted := t.tombs.Get(&Record{ID: c.ID}); wasDeleted {
+				return Applied{}, &event.Refusal{Code: event.CodeConflict, Message: fmt.Sprintf("a deleted %s had id %s", c.Model, c.ID)}
+			}
+			rec = newRecord(c.ID, 1, c.Time, c.Time, c.Fields)
+		} else {
+			if !exists {
+				return Applied{}, notFound(c)
+			}
+			if c.Expected != 0 && c.Expected != old.Version {
+				return Applied{}, versionMismatch(c, old)
+			}
+			kind = event.Updated
+			rec = newRecord(c.ID, old.Version+1, old.CreatedAt, c.Time, c.Fields)
+		}
+		newVals, err := pickFields(rec.JSON, t.watched, true)
+		if err != nil {
+			return Applied{}, &event.Refusal{Code: event.CodeInvalid, Message: err.Error()}
+		}
+		if err := t.checkUnique(newVals, c.ID); err != nil {
+			return Applied{}, err
+		}
+		if old != nil {
+			oldVals, _ := pickFields(old.JSON, t.watched, false)
+			t.unindexLocked(old.ID, oldVals)
+			rec.events = old.events
+			rec.versions = keepVersions(old.versions, old.JSON, sp.Versioned)
+		}
+		rec.events = append(rec.events, stamp{idx, c.Time})
+		t.byID.ReplaceOrInsert(rec)
+		t.indexLocked(rec.ID, newVals)
+		s.auditLocked(sp, idx, c, kind)
+		return Applied{Kind: kind, Old: old, New: rec}, nil
+	case event.OpDelete:
+		if !exists {
+			return Applied{}, notFound(c)
+		}
+		if c.Expected != 0 && c.Expected != old.Version {
+			return Applied{}, versionMismatch(c, old)
+		}
+		oldVals, _ := pickFields(old.JSON, t.watched, false)
+		t.unindexLocked(old.ID, oldVals)
+		t.byID.Delete(old)
+		tomb := *old
+		tomb.events = append(old.events, stamp{idx, c.Time})
+		tomb.versions = keepVersions(old.versions, old.JSON, sp.Versioned)
+		t.tombs.ReplaceOrInsert(&tomb)
+		s.auditLocked(sp, idx, c, event.Deleted)
+		return Applied{Kind: event.Deleted, Old: old}, nil
+	}
+	return Applied{}, &event.Refusal{Code: event.CodeInvalid, Message: fmt.Sprintf("unknown operation %q", c.Op)}
+}
+
+// keepVersions appends the outgoing version to the kept ones and drops the
+// oldest beyond versioned-1 (the current version is the N-th).
+func keepVersions(kept [][]byte, outgoing []byte, versioned int) [][]byte {
+	if versioned <= 1 {
+		return nil
+	}
+	kept = append(kept, outgoing)
+	if over := len(kept) - (versioned - 1); over > 0 {
+		kept = kept[over:]
+	}
+	return kept
+}
+
+func (s *State) auditLocked(sp ModelSpec, idx uint64, c *event.Command, kind event.Kind) {
+	if !sp.Audited {
+		return
+	}
+	actor, ok := s.actors[c.Actor]
+	if !ok {
+		actor = c.Actor
+		s.actors[actor] = actor
+	}
+	s.audit = append(s.audit, AuditRef{Index: idx, Time: c.Time, Model: sp.Name, ID: c.ID, Actor: actor, Kind: kind})
+}
+
+func notFound(c *event.Command) error {
+	return &event.Refusal{Code: event.CodeNotFound, Message: fmt.Sprintf("no %s with id %s", c.Model, c.ID)}
+}
+
+func versionMismatch(c *event.Command, old *Record) error {
+	return &event.Refusal{Code: event.CodeVersionMismatch,
+		Message: fmt.Sprintf("%s %s is at version %d, not %d", c.Model, c.ID, old.Version, c.Expected)}
+}
+
+// checkUnique refuses values when one of them belongs to another live
+// record. self is the id allowed to hold a value already.
+func (t *table) checkUnique(vals map[string]any, self string) error {
+	for f, m := range t.unique {
+		k, ok := KeyOf(vals[f])
+		if !ok {
+			continue
+		}
+		if owner, taken := m[k.uniq()]; taken && owner != self {
+			v, _ := json.Marshal(k.Value())
+			return &event.Refusal{Code: event.CodeConflict, Field: f, Message: fmt.Sprintf("%s %s is already taken", f, v)}
+		}
+	}
+	return nil
+}
+
+func (t *table) indexLocked(id string, vals map[string]any) {
+	for f, tree := range t.indexes {
+		if k, ok := KeyOf(vals[f]); ok {
+			tree.ReplaceOrInsert(entry{k, id})
+			if m := t.unique[f]; m != nil {
+				m[k.uniq()] = id
+			}
+		}
+	}
+}
+
+func (t *table) unindexLocked(id string, vals map[string]any) {
+	for f, tree := range t.indexes {
+		if k, ok := KeyOf(vals[f]); ok {
+			tree.Delete(entry{k, id})
+			if m := t.unique[f]; m != nil && m[k.uniq()] == id {
+				delete(m, k.uniq())
+			}
+		}
+	}
+}
