@@ -1,0 +1,93 @@
+package raftlog
+
+import (
+	"fmt"
+	"sync/atomic"
+
+	"github.com/lithair/lithair/event"
+	"github.com/lithair/lithair/index"
+	"github.com/lithair/lithair/rules"
+)
+
+// Machine is Lithair's state machine: it applies decoded commands to the
+// state and switches rule sets at the index where they were deployed.
+// Recovery and tests drive it directly; the FSM only feeds it from Raft.
+type Machine struct {
+	state    *index.State
+	ruleOpts rules.Options
+	rules    atomic.Pointer[rules.Set]
+}
+
+// NewMachine returns a Machine applying to state.
+func NewMachine(state *index.State, opts rules.Options) *Machine {
+	return &Machine{state: state, ruleOpts: opts}
+}
+
+// Rules returns the active rule set, nil before the first deployment.
+func (m *Machine) Rules() *rules.Set { return m.rules.Load() }
+
+// State returns the state the machine applies to.
+func (m *Machine) State() *index.State { return m.state }
+
+// ApplyEntry decodes and applies the command in one log entry. It is a
+// pure function of the state and the entry: every node gets the same
+// result.
+func (m *Machine) ApplyEntry(idx uint64, data []byte) *Result {
+	c, err := event.Decode(data)
+	if err != nil {
+		// A committed entry that does not decode is skipped on every node
+		// alike, so the state stays the same everywhere.
+		m.state.SetApplied(idx)
+		return applyRefusal(err)
+	}
+	return m.Apply(idx, c)
+}
+
+// Apply applies one command.
+func (m *Machine) Apply(idx uint64, c *event.Command) *Result {
+	if c.Op == event.OpRules {
+		m.state.SetApplied(idx)
+		set, err := compileRules(c.Rules, m.ruleOpts)
+		if err != nil {
+			return applyRefusal(err)
+		}
+		m.state.SetModels(ModelSpecs(set))
+		m.rules.Store(set)
+		return &Result{}
+	}
+	applied, err := m.state.Apply(idx, c)
+	return &Result{Record: applied.New, Err: err}
+}
+
+func compileRules(files []event.RuleFile, opts rules.Options) (*rules.Set, error) {
+	rf := make([]rules.File, len(files))
+	for i, file := range files {
+		rf[i] = rules.File{Name: file.Name, Source: file.Source}
+	}
+	set, err := rules.LoadFiles(rf, opts)
+	if err != nil {
+		return nil, fmt.Errorf("rules deployment refused: %w", err)
+	}
+	return set, nil
+}
+
+// ModelSpecs extracts what the state must enforce from a rule set.
+func ModelSpecs(set *rules.Set) []index.ModelSpec {
+	if set == nil {
+		return nil
+	}
+	specs := make([]index.ModelSpec, 0, len(set.Models))
+	for _, m := range set.Models {
+		sp := index.ModelSpec{Name: m.Name, Audited: m.Audited, Versioned: m.Versioned}
+		for _, fd := range m.Fields {
+			if fd.Unique {
+				sp.Unique = append(sp.Unique, fd.Name)
+			}
+			if fd.Indexed {
+				sp.Indexed = append(sp.Indexed, fd.Name)
+			}
+		}
+		specs = append(specs, sp)
+	}
+	return specs
+}

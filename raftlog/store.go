@@ -1,0 +1,151 @@
+// Package raftlog is the glue between hashicorp/raft and Lithair: the
+// LogStore and StableStore on top of our own log/, the FSM that feeds
+// committed commands to index/, and zstd-compressed snapshots. It holds no
+// logic of its own beyond translating between the two worlds.
+package raftlog
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	wal "github.com/lithair/lithair/log"
+)
+
+// LogStore is hashicorp/raft's LogStore on a Lithair log.
+type LogStore struct {
+	log *wal.Log
+}
+
+var (
+	_ raft.LogStore          = (*LogStore)(nil)
+	_ raft.MonotonicLogStore = (*LogStore)(nil)
+)
+
+// NewLogStore wraps an open log. The caller keeps ownership: closing the
+// log is its job.
+func NewLogStore(l *wal.Log) *LogStore { return &LogStore{log: l} }
+
+// Log returns the underlying log.
+func (s *LogStore) Log() *wal.Log { return s.log }
+
+// FirstIndex returns the first index in the log, 0 when empty.
+func (s *LogStore) FirstIndex() (uint64, error) { return s.log.FirstIndex(), nil }
+
+// LastIndex returns the last index in the log, 0 when empty.
+func (s *LogStore) LastIndex() (uint64, error) { return s.log.LastIndex(), nil }
+
+// IsMonotonic tells raft that our log never has gaps, so after a snapshot
+// restore it empties the log instead of leaving a gap.
+func (s *LogStore) IsMonotonic() bool { return true }
+
+// GetLog reads the entry at index into out.
+func (s *LogStore) GetLog(index uint64, out *raft.Log) error {
+	data, err := s.log.Read(index)
+	if errors.Is(err, wal.ErrNotFound) {
+		return raft.ErrLogNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return decodeEntry(index, data, out)
+}
+
+// StoreLog stores one entry.
+func (s *LogStore) StoreLog(l *raft.Log) error { return s.StoreLogs([]*raft.Log{l}) }
+
+// StoreLogs stores a batch as one append: one write, one fsync.
+func (s *LogStore) StoreLogs(logs []*raft.Log) error {
+	entries := make([]wal.Entry, len(logs))
+	for i, l := range logs {
+		entries[i] = wal.Entry{Index: l.Index, Data: encodeEntry(l)}
+	}
+	return s.log.Append(entries)
+}
+
+// DeleteRange removes [min, max]. Raft uses it two ways: a prefix after a
+// snapshot (compaction) and a suffix when a follower's tail conflicts.
+func (s *LogStore) DeleteRange(min, max uint64) error {
+	first, last := s.log.FirstIndex(), s.log.LastIndex()
+	if first == 0 || max < first || min > last {
+		return nil
+	}
+	if min <= first {
+		if max >= last {
+			return s.log.TruncateFront(last + 1) // max+1 would wrap at MaxUint64
+		}
+		return s.log.TruncateFront(max + 1)
+	}
+	if max >= last {
+		return s.log.TruncateBack(min - 1)
+	}
+	return fmt.Errorf("raftlog: cannot delete [%d, %d] from the middle of the log [%d, %d]", min, max, first, last)
+}
+
+// An entry's encoding: term, type, appended-at, then the data and the
+// extensions, each with a uvarint length. The index is the log's own.
+//
+//	term uvarint | type byte | appended_at varint (unix ns) |
+//	len(data) uvarint | data | len(ext) uvarint | ext
+func encodeEntry(l *raft.Log) []byte {
+	b := make([]byte, 0, len(l.Data)+len(l.Extensions)+32)
+	b = binary.AppendUvarint(b, l.Term)
+	b = append(b, byte(l.Type))
+	var at int64
+	if !l.AppendedAt.IsZero() {
+		at = l.AppendedAt.UnixNano()
+	}
+	b = binary.AppendVarint(b, at)
+	b = binary.AppendUvarint(b, uint64(len(l.Data)))
+	b = append(b, l.Data...)
+	b = binary.AppendUvarint(b, uint64(len(l.Extensions)))
+	return append(b, l.Extensions...)
+}
+
+// errEntry reports an entry that the log returned intact (its checksum
+// held) but that does not decode: a bug, never a torn write.
+var errEntry = errors.New("raftlog: malformed entry")
+
+func decodeEntry(index uint64, b []byte, out *raft.Log) error {
+	term, n := binary.Uvarint(b)
+	if n <= 0 || len(b) < n+1 {
+		return fmt.Errorf("%w at index %d: term", errEntry, index)
+	}
+	b = b[n:]
+	typ := raft.LogType(b[0])
+	b = b[1:]
+	at, n := binary.Varint(b)
+	if n <= 0 {
+		return fmt.Errorf("%w at index %d: time", errEntry, index)
+	}
+	b = b[n:]
+	data, b, ok := cutBytes(b)
+	if !ok {
+		return fmt.Errorf("%w at index %d: data", errEntry, index)
+	}
+	ext, _, ok := cutBytes(b)
+	if !ok {
+		return fmt.Errorf("%w at index %d: extensions", errEntry, index)
+	}
+	*out = raft.Log{Index: index, Term: term, Type: typ, Data: data, Extensions: ext}
+	if at != 0 {
+		out.AppendedAt = time.Unix(0, at)
+	}
+	return nil
+}
+
+// cutBytes splits a uvarint-length-prefixed slice off b. An empty slice is
+// returned as nil, as raft stores it.
+func cutBytes(b []byte) (field, rest []byte, ok bool) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || uint64(len(b)-k) < n {
+		return nil, nil, false
+	}
+	if n == 0 {
+		return nil, b[k:], true
+	}
+	return b[k : k+int(n)], b[k+int(n):], true
+}
