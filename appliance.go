@@ -1,0 +1,367 @@
+// Package lithair wires an appliance together: the log, Raft, the state
+// machine, the rules. It is what cmd/lithair runs and what web/ serves.
+package lithair
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+
+	"github.com/lithair/lithair/event"
+	"github.com/lithair/lithair/index"
+	wal "github.com/lithair/lithair/log"
+	"github.com/lithair/lithair/raftlog"
+	"github.com/lithair/lithair/rules"
+)
+
+// Errors a caller of Propose tells apart.
+var (
+	// ErrUnavailable means no leader could take the write now; nothing was
+	// acknowledged and the client may retry (HTTP 503).
+	ErrUnavailable = errors.New("lithair: no leader available")
+	// ErrNotReady means the log is still being replayed.
+	ErrNotReady = errors.New("lithair: still replaying the log")
+)
+
+// Appliance is one running Lithair node.
+type Appliance struct {
+	cfg       Config
+	logger    *slog.Logger
+	lock      *os.File
+	log       *wal.Log
+	stableLog *wal.Log
+	logs      *raftlog.LogStore
+	fsm       *raftlog.FSM
+	state     *index.State
+	raft      *raft.Raft
+	ready     atomic.Bool
+	// restoredAt is the applied index right after Raft restored the latest
+	// snapshot: what the replay started from.
+	restoredAt uint64
+	readyCh    chan struct{}
+	stop       chan struct{}
+	wg         sync.WaitGroup
+	closeOnce  sync.Once
+}
+
+// Open starts a node from cfg: it locks the data dir, opens the log,
+// starts Raft (bootstrapping a single-node cluster on the first start) and
+// begins replaying. It returns before the replay ends; see WaitReady.
+func Open(cfg Config, logger *slog.Logger) (*Appliance, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	}
+	diskRules, err := rules.LoadDir(cfg.Rules.Dir, ruleOptions(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("rules in %s:\n%w", cfg.Rules.Dir, err)
+	}
+	dir := cfg.EventStore.Dir
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	a := &Appliance{cfg: cfg, logger: logger, readyCh: make(chan struct{}), stop: make(chan struct{})}
+	ok := false
+	defer func() {
+		if !ok {
+			a.closeFiles()
+		}
+	}()
+	if a.lock, err = lockDir(dir); err != nil {
+		return nil, err
+	}
+	if a.log, err = wal.Open(filepath.Join(dir, "log"), logOptions(cfg)); err != nil {
+		return nil, fmt.Errorf("opening the event log: %w", err)
+	}
+	if a.stableLog, err = wal.Open(filepath.Join(dir, "raft-stable"), wal.Options{SegmentSize: 1 << 20}); err != nil {
+		return nil, fmt.Errorf("opening the raft stable store: %w", err)
+	}
+	stable, err := raftlog.NewStableStore(a.stableLog)
+	if err != nil {
+		return nil, err
+	}
+	logs := raftlog.NewLogStore(a.log)
+	a.logs = logs
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
+	// The store keeps its snapshots in DIR/snapshots, the two newest.
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hlog)
+	if err != nil {
+		return nil, err
+	}
+	a.state = index.New()
+	a.fsm = raftlog.NewFSM(a.state, ruleOptions(cfg))
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.Raft.NodeID)
+	rc.Logger = hlog
+	rc.HeartbeatTimeout = cfg.Raft.ElectionTimeout.Duration
+	rc.ElectionTimeout = cfg.Raft.ElectionTimeout.Duration
+	rc.LeaderLeaseTimeout = min(cfg.Raft.ElectionTimeout.Duration/2, rc.LeaderLeaseTimeout)
+	rc.CommitTimeout = cfg.Raft.HeartbeatInterval.Duration
+	rc.MaxAppendEntries = cfg.Raft.MaxPayloadEntries
+	rc.BatchApplyCh = true
+	rc.SnapshotThreshold = cfg.EventStore.SnapshotThreshold
+	// Raft checks this often whether snapshot_threshold entries have been
+	// applied since the last snapshot.
+	rc.SnapshotInterval = 10 * time.Second
+	rc.NoLegacyTelemetry = true
+
+	// Until clustering is configured, Raft talks to nobody: an in-memory
+	// transport keeps a single node from opening a port it does not need,
+	// and with no peer to hear from, waiting a full election timeout before
+	// electing itself would only delay the start.
+	addr, transport := raft.NewInmemTransport(raft.ServerAddress(cfg.Raft.NodeID))
+	rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 50*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond
+	hlog.SetLevel(hclog.Error)
+	existing, err := raft.HasExistingState(logs, stable, snaps)
+	if err != nil {
+		return nil, err
+	}
+	lastAtOpen := a.log.LastIndex()
+	snapIndex := latestSnapshot(snaps)
+	a.raft, err = raft.NewRaft(rc, a.fsm, logs, stable, snaps, transport)
+	if err != nil && snapIndex > 0 && strings.Contains(err.Error(), "failed to load any existing snapshots") {
+		// Every snapshot failed its checks. While the log still starts at
+		// its first entry it holds the whole history: set the snapshots
+		// aside and replay the log instead.
+		if a.log.FirstIndex() > 1 {
+			return nil, fmt.Errorf("every snapshot in %s is corrupt and the log was compacted up to index %d: restore the data dir from a backup", filepath.Join(dir, "snapshots"), a.log.FirstIndex())
+		}
+		aside := filepath.Join(dir, fmt.Sprintf("snapshots.corrupt-%d", time.Now().Unix()))
+		logger.Error("every snapshot is corrupt; replaying the whole log instead", "moved_to", aside)
+		if err := os.Rename(filepath.Join(dir, "snapshots"), aside); err != nil {
+			return nil, err
+		}
+		if snaps, err = raft.NewFileSnapshotStoreWithLogger(dir, 2, hlog); err != nil {
+			return nil, err
+		}
+		a.raft, err = raft.NewRaft(rc, a.fsm, logs, stable, snaps, transport)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("starting raft: %w", err)
+	}
+	a.restoredAt = a.state.AppliedIndex()
+	if !existing {
+		logger.Info("first start: bootstrapping a single-node cluster", "node_id", cfg.Raft.NodeID, "data", dir)
+		boot := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: addr}}}
+		if err := a.raft.BootstrapCluster(boot).Error(); err != nil {
+			a.raft.Shutdown()
+			return nil, fmt.Errorf("bootstrapping: %w", err)
+		}
+	} else {
+		logger.Info("resuming", "data", dir, "snapshot_index", a.state.AppliedIndex(), "first_index", a.log.FirstIndex(), "last_index", lastAtOpen)
+	}
+	ok = true
+	a.wg.Add(1)
+	go a.becomeReady(lastAtOpen, diskRules)
+	return a, nil
+}
+
+// latestSnapshot is the index of the newest snapshot on disk, 0 if none.
+func latestSnapshot(snaps raft.SnapshotStore) uint64 {
+	list, err := snaps.List()
+	if err != nil || len(list) == 0 {
+		return 0
+	}
+	return list[0].Index
+}
+
+func ruleOptions(cfg Config) rules.Options {
+	return rules.Options{CallTimeout: cfg.Rules.CallTimeout.Duration}
+}
+
+func logOptions(cfg Config) wal.Options {
+	o := wal.Options{
+		SegmentSize:  cfg.EventStore.SegmentSize,
+		SyncInterval: cfg.EventStore.SyncInterval.Duration,
+		Archive:      true,
+		Retention:    cfg.EventStore.Retention.Duration,
+	}
+	if cfg.EventStore.Sync == "periodic" {
+		o.Sync = wal.SyncPeriodic
+	}
+	return o
+}
+
+// lockDir takes an exclusive lock on dir so that two processes never
+// write the same log.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o640)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data dir %s is in use by another lithair process", dir)
+	}
+	return f, nil
+}
+
+// becomeReady waits until every entry that was in the log at open has been
+// applied, deploys the rules found on disk if they differ from the active
+// ones, and then opens the gate for requests.
+func (a *Appliance) becomeReady(lastAtOpen uint64, diskRules *rules.Set) {
+	defer a.wg.Done()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case <-tick.C:
+		}
+		if a.raft.State() == raft.Leader {
+			if err := a.raft.Barrier(5 * time.Second).Error(); err != nil {
+				continue
+			}
+			active := a.fsm.Rules()
+			if active == nil || active.Version != diskRules.Version {
+				if err := a.deployRules(diskRules); err != nil {
+					a.logger.Warn("deploying rules", "err", err)
+					continue
+				}
+				a.logger.Info("rules deployed", "version", diskRules.Version, "models", len(diskRules.Models))
+			}
+		} else if _, id := a.raft.LeaderWithID(); id == "" || a.state.AppliedIndex() < lastAtOpen || a.fsm.Rules() == nil {
+			continue
+		}
+		a.ready.Store(true)
+		close(a.readyCh)
+		a.logger.Info("ready", "applied_index", a.state.AppliedIndex(), "rules_version", a.fsm.Rules().Version,
+			"replayed_entries", a.state.AppliedIndex()-a.restoredAt)
+		return
+	}
+}
+
+// deployRules commits a rule set through Raft.
+func (a *Appliance) deployRules(set *rules.Set) error {
+	c := &event.Command{Op: event.OpRules, Time: time.Now().UnixNano()}
+	for _, f := range set.Files {
+		c.Rules = append(c.Rules, event.RuleFile{Name: f.Name, Source: f.Source})
+	}
+	_, err := a.propose(c, a.cfg.HTTP.RequestTimeout.Duration)
+	return err
+}
+
+// WaitReady blocks until the node serves requests or ctx ends.
+func (a *Appliance) WaitReady(ctx context.Context) error {
+	select {
+	case <-a.readyCh:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Ready reports whether the log has been replayed and rules are active.
+func (a *Appliance) Ready() bool { return a.ready.Load() }
+
+// Rules returns the active rule set (nil before the first deployment).
+func (a *Appliance) Rules() *rules.Set { return a.fsm.Rules() }
+
+// State returns the in-memory state for reads.
+func (a *Appliance) State() *index.State { return a.state }
+
+// Command returns the command committed at log index idx, from the live
+// log or its archive: what history, time travel and the audit trail read.
+func (a *Appliance) Command(idx uint64) (*event.Command, error) { return a.logs.Command(idx) }
+
+// Snapshot takes a snapshot of the state now and returns the log index it
+// covers. Raft takes them on its own every snapshot_threshold entries.
+func (a *Appliance) Snapshot() (uint64, error) {
+	f := a.raft.Snapshot()
+	if err := f.Error(); err != nil {
+		return 0, err
+	}
+	meta, rc, err := f.Open()
+	if err != nil {
+		return 0, err
+	}
+	rc.Close()
+	return meta.Index, nil
+}
+
+// Config returns the configuration the node runs with.
+func (a *Appliance) Config() Config { return a.cfg }
+
+// Propose commits a record command through Raft and returns the record it
+// produced, or the state machine's *event.Refusal. It returns only once
+// the command is durable in the log and applied here.
+func (a *Appliance) Propose(ctx context.Context, c *event.Command) (*index.Record, error) {
+	if !a.ready.Load() {
+		return nil, ErrNotReady
+	}
+	timeout := a.cfg.HTTP.RequestTimeout.Duration
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	return a.propose(c, timeout)
+}
+
+func (a *Appliance) propose(c *event.Command, timeout time.Duration) (*index.Record, error) {
+	data, err := c.Encode()
+	if err != nil {
+		return nil, err
+	}
+	f := a.raft.Apply(data, timeout)
+	if err := f.Error(); err != nil {
+		switch {
+		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
+			errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, raft.ErrRaftShutdown),
+			errors.Is(err, raft.ErrLeadershipTransferInProgress):
+			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		return nil, err
+	}
+	res, _ := f.Response().(*raftlog.Result)
+	if res == nil {
+		return nil, errors.New("lithair: no result from the state machine")
+	}
+	return res.Record, res.Err
+}
+
+// Close stops Raft, waits for it, and closes the log. Everything that was
+// acknowledged is already durable; Close only releases resources.
+func (a *Appliance) Close() error {
+	var err error
+	a.closeOnce.Do(func() {
+		close(a.stop)
+		a.wg.Wait()
+		if a.raft != nil {
+			err = a.raft.Shutdown().Error()
+		}
+		if cerr := a.closeFiles(); err == nil {
+			err = cerr
+		}
+	})
+	return err
+}
+
+func (a *Appliance) closeFiles() error {
+	var err error
+	for _, l := range []*wal.Log{a.log, a.stableLog} {
+		if l != nil {
+			if cerr := l.Close(); err == nil {
+				err = cerr
+			}
+		}
+	}
+	if a.lock != nil {
+		a.lock.Close()
+	}
+	return err
+}

@@ -1,0 +1,199 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/lithair/lithair/event"
+	"github.com/lithair/lithair/index"
+	"github.com/lithair/lithair/rules"
+)
+
+// eventJSON is one event of a record's history as the API shows it.
+type eventJSON struct {
+	Index   uint64          `json:"index"`
+	Kind    event.Kind      `json:"kind"`
+	Version uint64          `json:"version"`
+	Time    string          `json:"time"`
+	Actor   string          `json:"actor,omitempty"`
+	Fields  json.RawMessage `json:"fields,omitempty"`
+}
+
+// events serves GET /api/{path}/{id}/events: the record's events, oldest
+// first, also after it was deleted.
+func (s *Server) events(w http.ResponseWriter, r *http.Request, m *rules.Model, id string) {
+	refs, _, ok := s.app.State().History(m.Name, id)
+	if !ok {
+		writeError(w, errorf(http.StatusNotFound, "not_found", fmt.Sprintf("no %s with id %s, now or ever", m.Name, id)))
+		return
+	}
+	out := make([]eventJSON, 0, len(refs))
+	for _, ref := range refs {
+		c, err := s.app.Command(ref.Index)
+		if err != nil {
+			writeError(w, errorf(http.StatusInternalServerError, "history_unavailable", err.Error()))
+			return
+		}
+		out = append(out, eventJSON{Index: ref.Index, Kind: ref.Kind, Version: ref.Version,
+			Time: index.FormatTime(ref.Time), Actor: c.Actor, Fields: c.Fields})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"model": m.Name, "id": id, "events": out})
+}
+
+// pastVersion serves GET /api/{path}/{id}?version=N or ?at=RFC3339: the
+// record as it was. Recent versions of versioned models come from memory;
+// older ones are rebuilt from the log and its archive.
+func (s *Server) pastVersion(w http.ResponseWriter, r *http.Request, m *rules.Model, id string) {
+	q := r.URL.Query()
+	refs, _, ok := s.app.State().History(m.Name, id)
+	if !ok {
+		writeError(w, errorf(http.StatusNotFound, "not_found", fmt.Sprintf("no %s with id %s", m.Name, id)))
+		return
+	}
+	var target *index.EventRef
+	if v := q.Get("version"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n == 0 {
+			writeError(w, badQuery("version", "must be a positive integer"))
+			return
+		}
+		for i := range refs {
+			if refs[i].Kind != event.Deleted && refs[i].Version == n {
+				target = &refs[i]
+			}
+		}
+		if target == nil {
+			writeError(w, errorf(http.StatusNotFound, "not_found", fmt.Sprintf("%s %s has no version %d", m.Name, id, n)))
+			return
+		}
+	} else {
+		at, err := time.Parse(time.RFC3339Nano, q.Get("at"))
+		if err != nil {
+			writeError(w, badQuery("at", "must be an RFC 3339 time, like 2026-01-02T15:04:05Z"))
+			return
+		}
+		for i := range refs {
+			if refs[i].Time <= at.UnixNano() {
+				target = &refs[i]
+			}
+		}
+		if target == nil || target.Kind == event.Deleted {
+			writeError(w, errorf(http.StatusNotFound, "not_found", fmt.Sprintf("%s %s did not exist at %s", m.Name, id, at.Format(time.RFC3339Nano))))
+			return
+		}
+	}
+	body, ok := s.app.State().Version(m.Name, id, target.Version)
+	if !ok {
+		c, err := s.app.Command(target.Index)
+		if err != nil {
+			writeError(w, errorf(http.StatusInternalServerError, "history_unavailable", err.Error()))
+			return
+		}
+		body = index.BuildRecord(id, target.Version, refs[0].Time, target.Time, c.Fields)
+	}
+	w.Header().Set("ETag", etag(target.Version))
+	writeRaw(w, http.StatusOK, body)
+}
+
+// auditJSON is one audit entry: who did what to which record, when, with
+// the values before and after.
+type auditJSON struct {
+	Index  uint64          `json:"index"`
+	Time   string          `json:"time"`
+	Model  string          `json:"model"`
+	ID     string          `json:"id"`
+	User   string          `json:"user"`
+	Action event.Kind      `json:"action"`
+	Old    json.RawMessage `json:"old"`
+	New    json.RawMessage `json:"new"`
+}
+
+// audit serves GET /api/_audit?model=&id=&user=&limit=&cursor=, newest first.
+func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	aq := index.AuditQuery{Model: q.Get("model"), ID: q.Get("id"), Actor: q.Get("user"), Limit: defaultLimit}
+	for param := range q {
+		switch param {
+		case "model", "id", "user", "limit", "cursor":
+		default:
+			writeError(w, badQuery(param, "unknown parameter (model, id, user, limit, cursor)"))
+			return
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxLimit {
+			writeError(w, badQuery("limit", fmt.Sprintf("must be an integer from 1 to %d", maxLimit)))
+			return
+		}
+		aq.Limit = n
+	}
+	if v := q.Get("cursor"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n == 0 {
+			writeError(w, badQuery("cursor", "is not a cursor this server gave"))
+			return
+		}
+		aq.Before = n
+	}
+	refs, more := s.app.State().Audit(aq)
+	items := make([]auditJSON, 0, len(refs))
+	for _, a := range refs {
+		item := auditJSON{Index: a.Index, Time: index.FormatTime(a.Time), Model: a.Model, ID: a.ID, User: a.Actor, Action: a.Kind,
+			Old: json.RawMessage("null"), New: json.RawMessage("null")}
+		if item.User == "" {
+			item.User = "anonymous"
+		}
+		if a.Kind != event.Deleted {
+			c, err := s.app.Command(a.Index)
+			if err != nil {
+				writeError(w, errorf(http.StatusInternalServerError, "history_unavailable", err.Error()))
+				return
+			}
+			item.New = c.Fields
+		}
+		if prev, ok := s.previousFields(a); ok {
+			item.Old = prev
+		} else if a.Kind != event.Created {
+			writeError(w, errorf(http.StatusInternalServerError, "history_unavailable", "the previous version is no longer in the log"))
+			return
+		}
+		items = append(items, item)
+	}
+	var b bytes.Buffer
+	body, _ := json.Marshal(items)
+	b.WriteString(`{"items":`)
+	b.Write(body)
+	b.WriteString(`,"next_cursor":`)
+	if more && len(refs) > 0 {
+		b.WriteString(strconv.Quote(strconv.FormatUint(refs[len(refs)-1].Index, 10)))
+	} else {
+		b.WriteString("null")
+	}
+	b.WriteByte('}')
+	writeRaw(w, http.StatusOK, b.Bytes())
+}
+
+// previousFields returns the record's fields before the audited change.
+func (s *Server) previousFields(a index.AuditRef) (json.RawMessage, bool) {
+	refs, _, _ := s.app.State().History(a.Model, a.ID)
+	var prev *index.EventRef
+	for i := range refs {
+		if refs[i].Index >= a.Index {
+			break
+		}
+		prev = &refs[i]
+	}
+	if prev == nil {
+		return json.RawMessage("null"), a.Kind == event.Created
+	}
+	c, err := s.app.Command(prev.Index)
+	if err != nil {
+		return nil, false
+	}
+	return c.Fields, true
+}

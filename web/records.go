@@ -1,0 +1,271 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	lithair "github.com/lithair/lithair"
+	"github.com/lithair/lithair/event"
+	"github.com/lithair/lithair/index"
+	"github.com/lithair/lithair/rules"
+)
+
+// retriesOnRace bounds how often an unconditional update is re-read and
+// re-validated when another writer changed the record in between.
+const retriesOnRace = 5
+
+func (s *Server) ruleContext(ctx context.Context) rules.Context {
+	st := s.app.State()
+	return rules.Context{
+		Ctx: ctx,
+		Exists: func(model, id string) bool {
+			_, ok := st.Get(model, id)
+			return ok
+		},
+	}
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request, m *rules.Model) {
+	input, aerr := readObject(w, r, s.app.Config().HTTP.MaxBody)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	fields, aerr := s.prepare(r.Context(), m, input, nil)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		writeError(w, errorf(http.StatusInternalServerError, "internal", "no id could be generated"))
+		return
+	}
+	c := &event.Command{Op: event.OpCreate, Model: m.Name, ID: id.String(), Fields: fields, Time: time.Now().UnixNano()}
+	rec, err := s.app.Propose(r.Context(), c)
+	if err != nil {
+		writeError(w, s.proposeError(err))
+		return
+	}
+	w.Header().Set("Location", m.Path+"/"+rec.ID)
+	writeRecord(w, http.StatusCreated, m, rec)
+}
+
+func (s *Server) get(w http.ResponseWriter, r *http.Request, m *rules.Model, id string) {
+	rec, ok := s.app.State().Get(m.Name, id)
+	if !ok {
+		writeError(w, errorf(http.StatusNotFound, "not_found", fmt.Sprintf("no %s with id %s", m.Name, id)))
+		return
+	}
+	if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, rec.Version) {
+		w.Header().Set("ETag", etag(rec.Version))
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	writeRecord(w, http.StatusOK, m, rec)
+}
+
+// update serves PUT (replace: the body is the whole new record) and PATCH
+// (merge: the body's members replace the record's, null removes one).
+func (s *Server) update(w http.ResponseWriter, r *http.Request, m *rules.Model, id string, merge bool) {
+	input, aerr := readObject(w, r, s.app.Config().HTTP.MaxBody)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	expected, conditional, aerr := ifMatch(r)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	for attempt := 0; ; attempt++ {
+		old, ok := s.app.State().Get(m.Name, id)
+		if !ok {
+			writeError(w, errorf(http.StatusNotFound, "not_found", fmt.Sprintf("no %s with id %s", m.Name, id)))
+			return
+		}
+		if conditional && old.Version != expected {
+			writeError(w, preconditionFailed(m, old, expected))
+			return
+		}
+		oldFields := old.Fields()
+		candidate := input
+		if merge {
+			candidate = rules.MergePatch(oldFields, input)
+		} else {
+			candidate = withDefaults(m, input)
+		}
+		fields, aerr := s.prepare(r.Context(), m, candidate, oldFields)
+		if aerr != nil {
+			writeError(w, aerr)
+			return
+		}
+		c := &event.Command{Op: event.OpUpdate, Model: m.Name, ID: id, Expected: old.Version, Fields: fields, Time: time.Now().UnixNano()}
+		rec, err := s.app.Propose(r.Context(), c)
+		var ref *event.Refusal
+		if !conditional && attempt < retriesOnRace && errors.As(err, &ref) && ref.Code == event.CodeVersionMismatch {
+			continue // someone else won the race: re-read and validate again
+		}
+		if err != nil {
+			writeError(w, s.proposeError(err))
+			return
+		}
+		writeRecord(w, http.StatusOK, m, rec)
+		return
+	}
+}
+
+func (s *Server) delete(w http.ResponseWriter, r *http.Request, m *rules.Model, id string) {
+	expected, _, aerr := ifMatch(r)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	c := &event.Command{Op: event.OpDelete, Model: m.Name, ID: id, Expected: expected, Time: time.Now().UnixNano()}
+	if _, err := s.app.Propose(r.Context(), c); err != nil {
+		writeError(w, s.proposeError(err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// prepare validates a candidate record against the model and returns its
+// fields encoded in the model's field order.
+func (s *Server) prepare(ctx context.Context, m *rules.Model, input, old map[string]any) (json.RawMessage, *apiError) {
+	fields, ferrs, err := m.Prepare(input, old, s.ruleContext(ctx))
+	if err != nil {
+		s.logger.Warn("validation script failed", "model", m.Name, "err", err)
+		return nil, &apiError{Status: http.StatusUnprocessableEntity, Code: "validation_failed", Message: "the model's validate function failed: " + err.Error()}
+	}
+	if len(ferrs) > 0 {
+		return nil, &apiError{Status: http.StatusUnprocessableEntity, Code: "validation_failed",
+			Message: "the record does not fit the model " + m.Name, Fields: ferrs}
+	}
+	raw, err := encodeFields(m, fields)
+	if err != nil {
+		return nil, errorf(http.StatusUnprocessableEntity, "validation_failed", err.Error())
+	}
+	return raw, nil
+}
+
+// encodeFields writes fields as a JSON object in the model's field order,
+// so every node stores and serves the same bytes.
+func encodeFields(m *rules.Model, fields map[string]any) (json.RawMessage, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	n := 0
+	for _, f := range m.Fields {
+		v, ok := fields[f.Name]
+		if !ok {
+			continue
+		}
+		val, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %v", f.Name, err)
+		}
+		if n > 0 {
+			b.WriteByte(',')
+		}
+		n++
+		name, _ := json.Marshal(f.Name)
+		b.Write(name)
+		b.WriteByte(':')
+		b.Write(val)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// withDefaults gives a replacement (PUT) body the constant defaults of the
+// fields it leaves out, as a create would: a replaced record is whole.
+// Read-only and immutable fields keep their stored values instead.
+func withDefaults(m *rules.Model, input map[string]any) map[string]any {
+	out := input
+	for _, f := range m.Fields {
+		if _, ok := input[f.Name]; ok || f.Default == nil || f.ReadOnly || f.Immutable {
+			continue
+		}
+		if len(out) == len(input) {
+			out = make(map[string]any, len(input)+1)
+			for k, v := range input {
+				out[k] = v
+			}
+		}
+		out[f.Name] = f.Default
+	}
+	return out
+}
+
+func (s *Server) proposeError(err error) *apiError {
+	var ref *event.Refusal
+	switch {
+	case errors.As(err, &ref):
+		switch ref.Code {
+		case event.CodeNotFound:
+			return errorf(http.StatusNotFound, "not_found", ref.Message)
+		case event.CodeVersionMismatch:
+			return errorf(http.StatusPreconditionFailed, "version_mismatch", ref.Message)
+		case event.CodeConflict:
+			e := errorf(http.StatusConflict, "conflict", ref.Message)
+			if ref.Field != "" {
+				e.Fields = map[string]string{ref.Field: "is already taken"}
+			}
+			return e
+		}
+		return errorf(http.StatusUnprocessableEntity, "validation_failed", ref.Message)
+	case errors.Is(err, lithair.ErrUnavailable), errors.Is(err, lithair.ErrNotReady):
+		return errorf(http.StatusServiceUnavailable, "unavailable", err.Error())
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return errorf(http.StatusServiceUnavailable, "timeout", "the write was not confirmed in time; it may or may not have been applied")
+	}
+	s.logger.Error("write failed", "err", err)
+	return errorf(http.StatusInternalServerError, "internal", "the write failed: "+err.Error())
+}
+
+func writeRecord(w http.ResponseWriter, status int, m *rules.Model, rec *index.Record) {
+	h := w.Header()
+	h.Set("ETag", etag(rec.Version))
+	if m.CacheTTL > 0 {
+		h.Set("Cache-Control", "max-age="+strconv.Itoa(int(m.CacheTTL/time.Second)))
+	}
+	writeRaw(w, status, rec.JSON)
+}
+
+func etag(version uint64) string { return `"` + strconv.FormatUint(version, 10) + `"` }
+
+func etagMatches(header string, version uint64) bool {
+	for _, tag := range strings.Split(header, ",") {
+		tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
+		if tag == "*" || tag == etag(version) {
+			return true
+		}
+	}
+	return false
+}
+
+// ifMatch reads an If-Match header holding one version, quoted or not.
+func ifMatch(r *http.Request) (version uint64, present bool, e *apiError) {
+	h := strings.TrimSpace(r.Header.Get("If-Match"))
+	if h == "" {
+		return 0, false, nil
+	}
+	v, err := strconv.ParseUint(strings.Trim(strings.TrimPrefix(h, "W/"), `"`), 10, 64)
+	if err != nil || v == 0 {
+		return 0, false, errorf(http.StatusBadRequest, "bad_header", `If-Match must hold one record version, like "3"`)
+	}
+	return v, true, nil
+}
+
+func preconditionFailed(m *rules.Model, rec *index.Record, expected uint64) *apiError {
+	return errorf(http.StatusPreconditionFailed, "version_mismatch",
+		fmt.Sprintf("%s %s is at version %d, not %d", m.Name, rec.ID, rec.Version, expected))
+}

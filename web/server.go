@@ -1,0 +1,196 @@
+// Package web is Lithair's HTTP face: the JSON API over the models the
+// rules declare, health endpoints, and the middleware in front of them.
+// It only speaks HTTP; every decision about data is the appliance's.
+package web
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	lithair "github.com/lithair/lithair"
+	"github.com/lithair/lithair/rules"
+)
+
+// Server serves one appliance over HTTP.
+type Server struct {
+	app    *lithair.Appliance
+	logger *slog.Logger
+	mux    *http.ServeMux
+}
+
+// New returns a Server for app.
+func New(app *lithair.Appliance, logger *slog.Logger) *Server {
+	s := &Server{app: app, logger: logger, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc("GET /api/_rules", s.ready(s.rulesInfo))
+	s.mux.HandleFunc("GET /api/_audit", s.ready(s.audit))
+	s.mux.HandleFunc("POST /api/_snapshot", s.ready(s.snapshot))
+	s.mux.HandleFunc("/api/", s.ready(s.api))
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" {
+			writeJSON(w, http.StatusOK, map[string]string{"name": "lithair", "api": "/api/", "health": "/healthz"})
+			return
+		}
+		writeError(w, errorf(http.StatusNotFound, "not_found", "no such route: "+r.URL.Path))
+	})
+	return s
+}
+
+// Handler returns the root handler with its middleware.
+func (s *Server) Handler() http.Handler {
+	return s.recoverPanics(s.mux)
+}
+
+// HTTPServer returns an http.Server with timeouts that keep slow clients
+// from holding connections.
+func (s *Server) HTTPServer(addr string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+// recoverPanics turns a handler panic into a 500 instead of a dropped
+// connection, and logs it: a panic is always a bug of ours.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.logger.Error("panic in handler", "method", r.Method, "path", r.URL.Path, "panic", v)
+				writeError(w, errorf(http.StatusInternalServerError, "internal", "internal error"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ready answers 503 until the log has been replayed.
+func (s *Server) ready(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.app.Ready() {
+			writeError(w, errorf(http.StatusServiceUnavailable, "not_ready", "the node is still replaying its log"))
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if !s.app.Ready() {
+		writeError(w, errorf(http.StatusServiceUnavailable, "not_ready", "the node is still replaying its log"))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "applied_index": s.app.State().AppliedIndex()})
+}
+
+// snapshot serves POST /api/_snapshot: take a snapshot now (before a
+// backup, or to shorten the next restart).
+func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
+	idx, err := s.app.Snapshot()
+	if err != nil {
+		writeError(w, errorf(http.StatusConflict, "snapshot_failed", err.Error()))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"index": idx})
+}
+
+func (s *Server) rulesInfo(w http.ResponseWriter, r *http.Request) {
+	set := s.app.Rules()
+	files := make([]string, len(set.Files))
+	for i, f := range set.Files {
+		files[i] = f.Name
+	}
+	models := make([]map[string]string, len(set.Models))
+	for i, m := range set.Models {
+		models[i] = map[string]string{"name": m.Name, "path": m.Path}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"version": set.Version, "files": files, "models": models})
+}
+
+// route finds the model a path addresses and what follows its path: ""
+// for the collection, "{id}" or "{id}/events" for one record.
+func route(set *rules.Set, path string) (*rules.Model, string) {
+	var best *rules.Model
+	var rest string
+	for _, m := range set.Models {
+		switch {
+		case path == m.Path || path == m.Path+"/":
+			return m, ""
+		case strings.HasPrefix(path, m.Path+"/"):
+			if best == nil || len(m.Path) > len(best.Path) {
+				best, rest = m, path[len(m.Path)+1:]
+			}
+		}
+	}
+	return best, rest
+}
+
+func (s *Server) api(w http.ResponseWriter, r *http.Request) {
+	set := s.app.Rules()
+	m, rest := route(set, r.URL.Path)
+	if m == nil {
+		writeError(w, errorf(http.StatusNotFound, "not_found", "no model at "+r.URL.Path))
+		return
+	}
+	w.Header().Set("X-Lithair-Rules-Version", set.Version)
+	if rest == "" {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead:
+			s.list(w, r, m)
+		case http.MethodPost:
+			s.create(w, r, m)
+		default:
+			methodNotAllowed(w, "GET, HEAD, POST")
+		}
+		return
+	}
+	id, sub, _ := strings.Cut(rest, "/")
+	if id == "" || (sub != "" && sub != "events") {
+		writeError(w, errorf(http.StatusNotFound, "not_found", "no such route: "+r.URL.Path))
+		return
+	}
+	if sub == "events" {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			methodNotAllowed(w, "GET, HEAD")
+			return
+		}
+		s.events(w, r, m, id)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		if q := r.URL.Query(); q.Has("version") || q.Has("at") {
+			s.pastVersion(w, r, m, id)
+			return
+		}
+		s.get(w, r, m, id)
+	case http.MethodPut:
+		s.update(w, r, m, id, false)
+	case http.MethodPatch:
+		s.update(w, r, m, id, true)
+	case http.MethodDelete:
+		s.delete(w, r, m, id)
+	default:
+		methodNotAllowed(w, "GET, HEAD, PUT, PATCH, DELETE")
+	}
+}
+
+func methodNotAllowed(w http.ResponseWriter, allow string) {
+	w.Header().Set("Allow", allow)
+	writeError(w, errorf(http.StatusMethodNotAllowed, "method_not_allowed", "allowed methods: "+allow))
+}
