@@ -1,6 +1,11 @@
 package index
 
-import "github.com/lithair/lithair/event"
+import (
+	"cmp"
+	"slices"
+
+	"github.com/lithair/lithair/event"
+)
 
 // EventRef locates one event of a record in the log. The event itself (its
 // fields, its actor) is read from the log when asked for.
@@ -117,4 +122,34 @@ func (s *State) Audit(q AuditQuery) ([]AuditRef, bool) {
 		out = append(out, a)
 	}
 	return out, false
+}
+
+// ModelEvent is one successful event of some record of a model.
+type ModelEvent struct {
+	EventRef
+	ID string
+}
+
+// ModelEvents returns every successful event of every record, live or
+// deleted, of model in log order: what a projection rebuild replays.
+func (s *State) ModelEvents(model string) []ModelEvent {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t := s.tables[model]
+	if t == nil {
+		return nil
+	}
+	var out []ModelEvent
+	collect := func(deleted bool) func(r *Record) bool {
+		return func(r *Record) bool {
+			for _, ev := range eventRefs(r.events, deleted) {
+				out = append(out, ModelEvent{EventRef: ev, ID: r.ID})
+			}
+			return true
+		}
+	}
+	t.byID.Ascend(collect(false))
+	t.tombs.Ascend(collect(true))
+	slices.SortFunc(out, func(a, b ModelEvent) int { return cmp.Compare(a.Index, b.Index) })
+	return out
 }

@@ -2,6 +2,7 @@ package raftlog
 
 import (
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 
 	"github.com/lithair/lithair/event"
@@ -16,6 +17,17 @@ type Machine struct {
 	state    *index.State
 	ruleOpts rules.Options
 	rules    atomic.Pointer[rules.Set]
+	proj     projections
+	// commands reads a committed command back from the log, for rebuilding
+	// a projection whose definition changed; nil disables rebuilds.
+	commands func(idx uint64) (*event.Command, error)
+	// Logger receives what Apply cannot return: projection failures.
+	Logger *slog.Logger
+}
+
+// SetCommandSource tells the machine how to read past commands back.
+func (m *Machine) SetCommandSource(read func(idx uint64) (*event.Command, error)) {
+	m.commands = read
 }
 
 // NewMachine returns a Machine applying to state.
@@ -53,9 +65,13 @@ func (m *Machine) Apply(idx uint64, c *event.Command) *Result {
 		}
 		m.state.SetModels(ModelSpecs(set))
 		m.rules.Store(set)
+		m.switchProjections(set)
 		return &Result{}
 	}
 	applied, err := m.state.Apply(idx, c)
+	if err == nil {
+		m.feedProjections(c.Model, applied)
+	}
 	return &Result{Record: applied.New, Err: err}
 }
 

@@ -32,8 +32,9 @@ const snapshotMagic = "LITHAIR-SNAPSHOT 2\n"
 var ErrSnapshot = errors.New("raftlog: corrupt snapshot")
 
 type snapshotHeader struct {
-	Applied uint64           `json:"applied"`
-	Rules   []event.RuleFile `json:"rules,omitempty"`
+	Applied     uint64            `json:"applied"`
+	Rules       []event.RuleFile  `json:"rules,omitempty"`
+	Projections []savedProjection `json:"projections,omitempty"`
 }
 
 // maxHeader bounds the header (mostly rule sources) a snapshot may claim.
@@ -42,11 +43,15 @@ const maxHeader = 64 << 20
 type snapshot struct {
 	view  *index.View
 	rules *rules.Set
+	proj  []savedProjection
+	err   error
 }
 
-// Snapshot freezes the machine's state for Persist.
+// Snapshot freezes the machine's state for Persist. Raft never calls it
+// concurrently with Apply, so the view and the projections agree.
 func (m *Machine) Snapshot() raft.FSMSnapshot {
-	return &snapshot{view: m.state.View(), rules: m.Rules()}
+	proj, err := m.saveProjections()
+	return &snapshot{view: m.state.View(), rules: m.Rules(), proj: proj, err: err}
 }
 
 // Persist streams the frozen view into the sink through zstd.
@@ -63,7 +68,10 @@ func (s *snapshot) write(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	hdr := snapshotHeader{Applied: s.view.Applied}
+	if s.err != nil {
+		return s.err
+	}
+	hdr := snapshotHeader{Applied: s.view.Applied, Projections: s.proj}
 	if s.rules != nil {
 		for _, f := range s.rules.Files {
 			hdr.Rules = append(hdr.Rules, event.RuleFile{Name: f.Name, Source: f.Source})
@@ -135,5 +143,11 @@ func (m *Machine) Restore(r io.Reader) error {
 		return fmt.Errorf("%w: %v", ErrSnapshot, err)
 	}
 	m.rules.Store(set)
-	return nil
+	if set == nil {
+		m.proj.mu.Lock()
+		m.proj.byName = nil
+		m.proj.mu.Unlock()
+		return nil
+	}
+	return m.loadProjections(set, hdr.Projections)
 }
