@@ -50,6 +50,7 @@ type Appliance struct {
 	// restoredAt is the applied index right after Raft restored the latest
 	// snapshot: what the replay started from.
 	restoredAt uint64
+	reload     reloadState
 	readyCh    chan struct{}
 	stop       chan struct{}
 	wg         sync.WaitGroup
@@ -104,6 +105,8 @@ func Open(cfg Config, logger *slog.Logger) (*Appliance, error) {
 	}
 	a.state = index.New()
 	a.fsm = raftlog.NewFSM(a.state, ruleOptions(cfg))
+	a.fsm.Machine().SetCommandSource(logs.Command)
+	a.fsm.Machine().Logger = logger
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.Raft.NodeID)
@@ -168,6 +171,10 @@ func Open(cfg Config, logger *slog.Logger) (*Appliance, error) {
 	ok = true
 	a.wg.Add(1)
 	go a.becomeReady(lastAtOpen, diskRules)
+	if cfg.Rules.Watch {
+		a.wg.Add(1)
+		go a.watchRules()
+	}
 	return a, nil
 }
 
@@ -230,7 +237,7 @@ func (a *Appliance) becomeReady(lastAtOpen uint64, diskRules *rules.Set) {
 			}
 			active := a.fsm.Rules()
 			if active == nil || active.Version != diskRules.Version {
-				if err := a.deployRules(diskRules); err != nil {
+				if err := a.deployRules(context.Background(), diskRules); err != nil {
 					a.logger.Warn("deploying rules", "err", err)
 					continue
 				}
@@ -245,16 +252,6 @@ func (a *Appliance) becomeReady(lastAtOpen uint64, diskRules *rules.Set) {
 			"replayed_entries", a.state.AppliedIndex()-a.restoredAt)
 		return
 	}
-}
-
-// deployRules commits a rule set through Raft.
-func (a *Appliance) deployRules(set *rules.Set) error {
-	c := &event.Command{Op: event.OpRules, Time: time.Now().UnixNano()}
-	for _, f := range set.Files {
-		c.Rules = append(c.Rules, event.RuleFile{Name: f.Name, Source: f.Source})
-	}
-	_, err := a.propose(c, a.cfg.HTTP.RequestTimeout.Duration)
-	return err
 }
 
 // WaitReady blocks until the node serves requests or ctx ends.
@@ -275,6 +272,12 @@ func (a *Appliance) Rules() *rules.Set { return a.fsm.Rules() }
 
 // State returns the in-memory state for reads.
 func (a *Appliance) State() *index.State { return a.state }
+
+// ProjectionRows returns a projection's rows by key, or false when the
+// active rules declare no projection of that name.
+func (a *Appliance) ProjectionRows(name string) (map[string]map[string]any, bool) {
+	return a.fsm.Machine().ProjectionRows(name)
+}
 
 // Command returns the command committed at log index idx, from the live
 // log or its archive: what history, time travel and the audit trail read.

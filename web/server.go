@@ -28,6 +28,9 @@ func New(app *lithair.Appliance, logger *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /api/_rules", s.ready(s.rulesInfo))
 	s.mux.HandleFunc("GET /api/_audit", s.ready(s.audit))
 	s.mux.HandleFunc("POST /api/_snapshot", s.ready(s.snapshot))
+	s.mux.HandleFunc("POST /api/_rules/reload", s.ready(s.reloadRules))
+	s.mux.HandleFunc("GET /api/_projections/", s.ready(s.projections))
+	s.mux.HandleFunc("GET /api/_projections", s.ready(s.projections))
 	s.mux.HandleFunc("/api/", s.ready(s.api))
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/" {
@@ -75,13 +78,15 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 	})
 }
 
-// ready answers 503 until the log has been replayed.
+// ready answers 503 until the log has been replayed, and tags every
+// answer with the rules version it was served under.
 func (s *Server) ready(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !s.app.Ready() {
 			writeError(w, errorf(http.StatusServiceUnavailable, "not_ready", "the node is still replaying its log"))
 			return
 		}
+		w.Header().Set("X-Lithair-Rules-Version", s.app.Rules().Version)
 		h(w, r)
 	}
 }
@@ -109,19 +114,6 @@ func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"index": idx})
 }
 
-func (s *Server) rulesInfo(w http.ResponseWriter, r *http.Request) {
-	set := s.app.Rules()
-	files := make([]string, len(set.Files))
-	for i, f := range set.Files {
-		files[i] = f.Name
-	}
-	models := make([]map[string]string, len(set.Models))
-	for i, m := range set.Models {
-		models[i] = map[string]string{"name": m.Name, "path": m.Path}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"version": set.Version, "files": files, "models": models})
-}
-
 // route finds the model a path addresses and what follows its path: ""
 // for the collection, "{id}" or "{id}/events" for one record.
 func route(set *rules.Set, path string) (*rules.Model, string) {
@@ -147,7 +139,6 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusNotFound, "not_found", "no model at "+r.URL.Path))
 		return
 	}
-	w.Header().Set("X-Lithair-Rules-Version", set.Version)
 	if rest == "" {
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:

@@ -53,6 +53,7 @@ type node struct {
 	t       *testing.T
 	cmd     *exec.Cmd
 	baseURL string
+	dir     string
 	output  *bytes.Buffer
 	mu      *sync.Mutex
 	exited  chan struct{}
@@ -70,7 +71,7 @@ func startNode(t *testing.T, dataDir string, extra ...string) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &node{t: t, cmd: cmd, output: &bytes.Buffer{}, mu: &sync.Mutex{}, exited: make(chan struct{})}
+	n := &node{t: t, cmd: cmd, dir: dataDir, output: &bytes.Buffer{}, mu: &sync.Mutex{}, exited: make(chan struct{})}
 	cmd.Stderr = &lockedWriter{n.mu, n.output}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -126,6 +127,8 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+func (n *node) dataDir() string { return n.dir }
 
 func (n *node) logs() string {
 	n.mu.Lock()

@@ -84,14 +84,28 @@ func serveUntilSignal(cfg lithair.Config, logger *slog.Logger, stdout io.Writer)
 	fmt.Fprintf(stdout, "Lithair is serving http://%s/ (data %s, rules %s)\n", ln.Addr(), cfg.EventStore.Dir, cfg.Rules.Dir)
 
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
-	select {
-	case sig := <-sigs:
-		logger.Info("stopping", "signal", sig.String())
-	case err := <-served:
-		app.Close()
-		return fmt.Errorf("http server: %w", err)
+wait:
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				// systemd's ExecReload: re-read the rules; a bad set is
+				// logged and the running rules stay.
+				go func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					app.ReloadRules(ctx, "signal")
+				}()
+				continue
+			}
+			logger.Info("stopping", "signal", sig.String())
+			break wait
+		case err := <-served:
+			app.Close()
+			return fmt.Errorf("http server: %w", err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
