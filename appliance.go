@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -248,6 +249,10 @@ func (a *Appliance) becomeReady(lastAtOpen uint64, diskRules *rules.Set) {
 		}
 		a.ready.Store(true)
 		close(a.readyCh)
+		// Restoring and replaying left garbage as large as the state
+		// itself; hand it back to the system now rather than whenever the
+		// heap next doubles.
+		go debug.FreeOSMemory()
 		a.logger.Info("ready", "applied_index", a.state.AppliedIndex(), "rules_version", a.fsm.Rules().Version,
 			"replayed_entries", a.state.AppliedIndex()-a.restoredAt)
 		return

@@ -16,30 +16,29 @@ type EventRef struct {
 	Kind    event.Kind
 }
 
-// AuditRef is one change of an audited model, newest last in the trail.
-type AuditRef struct {
-	Index uint64
-	Time  int64
-	Model string
-	ID    string
-	Actor string
-	Kind  event.Kind
-}
-
 // History returns a record's events, oldest first, whether it is live or
 // deleted, and whether it exists now.
 func (s *State) History(model, id string) (events []EventRef, live bool, ok bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	r, live, ok := s.findLocked(model, id)
+	if !ok {
+		return nil, false, false
+	}
+	return eventRefs(r.stamps(), !live), live, true
+}
+
+// findLocked finds a record, live or deleted.
+func (s *State) findLocked(model, id string) (*Record, bool, bool) {
 	t := s.tables[model]
 	if t == nil {
 		return nil, false, false
 	}
 	if r, found := t.byID.Get(&Record{ID: id}); found {
-		return eventRefs(r.events, false), true, true
+		return r, true, true
 	}
 	if r, found := t.tombs.Get(&Record{ID: id}); found {
-		return eventRefs(r.events, true), false, true
+		return r, false, true
 	}
 	return nil, false, false
 }
@@ -67,31 +66,81 @@ func eventRefs(stamps []stamp, deleted bool) []EventRef {
 func (s *State) Version(model, id string, v uint64) ([]byte, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	t := s.tables[model]
-	if t == nil {
+	r, _, ok := s.findLocked(model, id)
+	if !ok || v == 0 || v > r.Version {
 		return nil, false
 	}
-	r, found := t.byID.Get(&Record{ID: id})
-	if !found {
-		if r, found = t.tombs.Get(&Record{ID: id}); !found {
-			return nil, false
-		}
+	if v == r.Version {
+		return appendRecord(nil, r.ID, v, r.CreatedAt, r.UpdatedAt(), r.fields), true
 	}
-	if r.JSON != nil && r.Version == v {
-		return r.JSON, true
+	if r.more == nil {
+		return nil, false
 	}
 	back := r.Version - v // how many versions ago
-	if v < r.Version && back <= uint64(len(r.versions)) {
-		return r.versions[uint64(len(r.versions))-back], true
+	if back > uint64(len(r.more.versions)) {
+		return nil, false
 	}
-	return nil, false
+	// Version v was written by event v-1 (0 is the create).
+	updated := r.CreatedAt
+	if v > 1 {
+		updated = r.more.events[v-2].Time
+	}
+	fields := r.more.versions[uint64(len(r.more.versions))-back]
+	return appendRecord(nil, r.ID, v, r.CreatedAt, updated, fields), true
 }
 
 // BuildRecord renders a record as it was after an event, for versions
 // the state no longer holds (rebuilt from the log by the caller).
 func BuildRecord(id string, version uint64, created, updated int64, fields []byte) []byte {
-	b, _ := encodeRecord(id, version, created, updated, fields)
-	return b
+	return appendRecord(nil, id, version, created, updated, string(fields))
+}
+
+// AuditRef is one change of an audited model. ID and Actor are filled
+// when the state knows them; otherwise the caller reads them from the
+// command at Index.
+type AuditRef struct {
+	Index uint64
+	Model string
+	ID    string
+	Actor string
+	Kind  event.Kind
+}
+
+// auditEntry is the compact form the trail keeps: 16 bytes a change.
+type auditEntry struct {
+	Index uint64
+	actor uint32
+	model uint16
+	kind  uint8
+}
+
+var kinds = []event.Kind{event.Created, event.Updated, event.Deleted}
+
+func kindCode(k event.Kind) uint8 { return uint8(slices.Index(kinds, k)) }
+
+// names stores each name once and hands out small numbers for it.
+type names struct {
+	list []string
+	ids  map[string]uint32
+}
+
+func (n *names) id(name string) uint32 {
+	if id, ok := n.ids[name]; ok {
+		return id
+	}
+	if n.ids == nil {
+		n.ids = map[string]uint32{}
+	}
+	n.ids[name] = uint32(len(n.list))
+	n.list = append(n.list, name)
+	return n.ids[name]
+}
+
+func (n *names) name(id uint32) string {
+	if int(id) < len(n.list) {
+		return n.list[id]
+	}
+	return ""
 }
 
 // AuditQuery selects audit entries; empty fields match everything.
@@ -102,24 +151,48 @@ type AuditQuery struct {
 }
 
 // Audit returns matching audit entries newest first, and whether more
-// follow (continue with Before = the last entry's Index).
+// follow (continue with Before = the last entry's Index). With an ID, the
+// entries come from that record's history and their Actor is left for the
+// caller to read from the log (and to filter on).
 func (s *State) Audit(q AuditQuery) ([]AuditRef, bool) {
 	s.mu.RLock()
-	trail := s.audit
-	s.mu.RUnlock()
+	defer s.mu.RUnlock()
 	var out []AuditRef
-	for i := len(trail) - 1; i >= 0; i-- {
-		a := trail[i]
+	if q.ID != "" {
+		for model, t := range s.tables {
+			if (q.Model != "" && model != q.Model) || !s.specs[model].Audited || t == nil {
+				continue
+			}
+			r, live, ok := s.findLocked(model, q.ID)
+			if !ok {
+				continue
+			}
+			evs := eventRefs(r.stamps(), !live)
+			for i := len(evs) - 1; i >= 0; i-- {
+				if q.Before != 0 && evs[i].Index >= q.Before {
+					continue
+				}
+				if len(out) == q.Limit {
+					return out, true
+				}
+				out = append(out, AuditRef{Index: evs[i].Index, Model: model, ID: q.ID, Kind: evs[i].Kind})
+			}
+		}
+		return out, false
+	}
+	for i := len(s.audit) - 1; i >= 0; i-- {
+		a := s.audit[i]
 		if q.Before != 0 && a.Index >= q.Before {
 			continue
 		}
-		if (q.Model != "" && a.Model != q.Model) || (q.ID != "" && a.ID != q.ID) || (q.Actor != "" && a.Actor != q.Actor) {
+		model, actor := s.models.name(uint32(a.model)), s.actors.name(a.actor)
+		if (q.Model != "" && model != q.Model) || (q.Actor != "" && actor != q.Actor) {
 			continue
 		}
 		if len(out) == q.Limit {
 			return out, true
 		}
-		out = append(out, a)
+		out = append(out, AuditRef{Index: a.Index, Model: model, Actor: actor, Kind: kinds[a.kind]})
 	}
 	return out, false
 }
@@ -142,7 +215,7 @@ func (s *State) ModelEvents(model string) []ModelEvent {
 	var out []ModelEvent
 	collect := func(deleted bool) func(r *Record) bool {
 		return func(r *Record) bool {
-			for _, ev := range eventRefs(r.events, deleted) {
+			for _, ev := range eventRefs(r.stamps(), deleted) {
 				out = append(out, ModelEvent{EventRef: ev, ID: r.ID})
 			}
 			return true

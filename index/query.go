@@ -215,10 +215,11 @@ func walkIndex(t *table, field string, lo, hi *bound, after *Cursor, desc bool, 
 	tree := t.indexes[field]
 	var afterEntry *entry
 	if after != nil {
-		afterEntry = &entry{after.Key, after.ID}
+		p := probe(after.Key, after.ID)
+		afterEntry = &p
 	}
 	fn := func(e entry) bool {
-		if afterEntry != nil && e == *afterEntry {
+		if afterEntry != nil && e.key.Compare(afterEntry.key) == 0 && e.rec.ID == afterEntry.rec.ID {
 			return true
 		}
 		if !desc && hi != nil && beyondHigh(e.key, hi) {
@@ -230,19 +231,15 @@ func walkIndex(t *table, field string, lo, hi *bound, after *Cursor, desc bool, 
 		if lo != nil && lo.prefix != "" && !strings.HasPrefix(e.key.str, lo.prefix) {
 			return desc // ascending: past the prefix's keys, stop
 		}
-		r, ok := t.byID.Get(&Record{ID: e.id})
-		if !ok {
-			return true
-		}
-		return visit(r, e.key)
+		return visit(e.rec, e.key)
 	}
 	if !desc {
-		start := entry{}
+		var start entry
 		started := false
 		if lo != nil {
-			start, started = entry{lo.key, ""}, true
+			start, started = probe(lo.key, ""), true
 			if !lo.inclusive {
-				start = entry{lo.key, maxID}
+				start = probe(lo.key, maxID)
 			}
 		}
 		if afterEntry != nil && (!started || lessEntry(start, *afterEntry)) {
@@ -255,12 +252,12 @@ func walkIndex(t *table, field string, lo, hi *bound, after *Cursor, desc bool, 
 		}
 		return
 	}
-	start := entry{}
+	var start entry
 	started := false
 	if hi != nil {
-		start, started = entry{hi.key, maxID}, true
+		start, started = probe(hi.key, maxID), true
 		if !hi.inclusive {
-			start = entry{hi.key, ""}
+			start = probe(hi.key, "")
 		}
 	}
 	if afterEntry != nil && (!started || lessEntry(*afterEntry, start)) {
@@ -288,7 +285,7 @@ func matchAll(r *Record, filters []Filter, fields map[string]struct{}) bool {
 	if len(filters) == 0 {
 		return true
 	}
-	vals, err := pickFields(r.JSON, fields, false)
+	vals, err := pickFields(r.fieldBytes(), fields, false)
 	if err != nil {
 		return false
 	}

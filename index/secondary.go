@@ -39,9 +39,9 @@ func KeyOf(v any) (Key, bool) {
 		if err != nil {
 			return Key{}, false
 		}
-		return Key{kind: kindNumber, num: f, str: string(x)}, true
+		return Key{kind: kindNumber, num: f}, true
 	case float64:
-		return Key{kind: kindNumber, num: x, str: strconv.FormatFloat(x, 'g', -1, 64)}, true
+		return Key{kind: kindNumber, num: x}, true
 	case string:
 		return Key{kind: kindString, str: x}, true
 	}
@@ -53,21 +53,10 @@ func (a Key) Compare(b Key) int {
 	if c := cmp.Compare(a.kind, b.kind); c != 0 {
 		return c
 	}
-	switch a.kind {
-	case kindString:
+	if a.kind == kindString {
 		return strings.Compare(a.str, b.str)
-	default:
-		return cmp.Compare(a.num, b.num)
 	}
-}
-
-// uniq is the key as a unique map holds it: numbers by value only, so
-// that 1 and 1.0 are the same value.
-func (a Key) uniq() Key {
-	if a.kind == kindNumber {
-		a.str = ""
-	}
-	return a
+	return cmp.Compare(a.num, b.num)
 }
 
 // Value returns the key as a JSON-ready value.
@@ -76,23 +65,27 @@ func (a Key) Value() any {
 	case kindBool:
 		return a.num == 1
 	case kindNumber:
-		return json.Number(a.str)
+		return json.Number(strconv.FormatFloat(a.num, 'g', -1, 64))
 	}
 	return a.str
 }
 
-// entry is one (value, record) pair of a secondary index; the id breaks
-// ties so that equal values keep a stable order.
+// entry is one (value, record) pair of a secondary index; the record id
+// breaks ties so that equal values keep a stable order. Holding the record
+// itself saves a lookup by id for every entry a list walks.
 type entry struct {
 	key Key
-	id  string
+	rec *Record
 }
 
 func lessEntry(a, b entry) bool {
 	if c := a.key.Compare(b.key); c != 0 {
 		return c < 0
 	}
-	return a.id < b.id
+	return a.rec.ID < b.rec.ID
 }
 
 func newSecondary() *btree.BTreeG[entry] { return btree.NewG(32, lessEntry) }
+
+// probe is an entry that sorts with key and id, to start or stop a walk.
+func probe(k Key, id string) entry { return entry{k, &Record{ID: id}} }

@@ -7,11 +7,10 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/google/btree"
-
-	"github.com/lithair/lithair/event"
 )
 
 // View is a frozen copy of the State at one applied index. Taking it costs
@@ -20,7 +19,9 @@ import (
 type View struct {
 	Applied uint64
 	tables  map[string]viewTable
-	audit   []AuditRef
+	audit   []auditEntry
+	actors  []string
+	models  []string
 }
 
 type viewTable struct {
@@ -31,7 +32,10 @@ type viewTable struct {
 func (s *State) View() *View {
 	s.mu.Lock() // Clone marks the source tree copy-on-write: a write.
 	defer s.mu.Unlock()
-	v := &View{Applied: s.applied, tables: make(map[string]viewTable, len(s.tables)), audit: s.audit[:len(s.audit):len(s.audit)]}
+	v := &View{Applied: s.applied, tables: make(map[string]viewTable, len(s.tables)),
+		audit:  s.audit[:len(s.audit):len(s.audit)],
+		actors: s.actors.list[:len(s.actors.list):len(s.actors.list)],
+		models: s.models.list[:len(s.models.list):len(s.models.list)]}
 	for name, t := range s.tables {
 		v.tables[name] = viewTable{t.byID.Clone(), t.tombs.Clone()}
 	}
@@ -56,16 +60,18 @@ func (v *View) Each(model string, fn func(*Record) bool) {
 	}
 }
 
-// Hash is a digest of every live record (their JSON holds id, version,
-// times and fields): two nodes, or one node before and after a restart,
-// that hold the same state have the same hash.
+// Hash is a digest of every live record as the API renders it (id,
+// version, times and fields): two nodes, or one node before and after a
+// restart, that hold the same state have the same hash.
 func (v *View) Hash() uint64 {
 	h := xxhash.New()
+	var buf []byte
 	for _, name := range v.Models() {
 		h.WriteString(name)
 		h.Write([]byte{0})
 		v.Each(name, func(r *Record) bool {
-			h.Write(r.JSON)
+			buf = r.AppendJSON(buf[:0])
+			h.Write(buf)
 			return true
 		})
 	}
@@ -75,49 +81,55 @@ func (v *View) Hash() uint64 {
 // The state's snapshot encoding. Integers are uvarints (times varints);
 // byte strings are length-prefixed.
 //
-//	"LIDX1" applied models{ name live{record} tombs{record} } audit{ref} xxhash64
+//	"LIDX3" applied
+//	models{ name live{record} tombs{record} }
+//	actors{name} modelnames{name} audit{index actor model kind}
+//	xxhash64 of everything before (8 bytes, little-endian)
 //
-// The last 8 bytes are the xxhash64 (little-endian) of everything before.
-//
-//	record: version created updated json fieldsAt events{index time} versions{json}
-const stateMagic = "LIDX1"
+//	record: id version created updated fields createdIndex
+//	        events{index time} versions{fields}
+const stateMagic = "LIDX3"
 
 // ErrState reports a state encoding that cannot be decoded.
 var ErrState = errors.New("index: corrupt state encoding")
 
 // WriteTo encodes the view.
 func (v *View) WriteTo(w io.Writer) (int64, error) {
-	bw := &encoder{w: bufio.NewWriterSize(w, 1<<16), h: xxhash.New()}
-	bw.bytes([]byte(stateMagic))
-	bw.uint(v.Applied)
-	bw.uint(uint64(len(v.tables)))
+	e := &encoder{w: bufio.NewWriterSize(w, 1<<16), h: xxhash.New()}
+	e.bytes([]byte(stateMagic))
+	e.uint(v.Applied)
+	e.uint(uint64(len(v.tables)))
 	for _, name := range v.Models() {
 		t := v.tables[name]
-		bw.bytes([]byte(name))
+		e.bytes([]byte(name))
 		for _, tree := range []*btree.BTreeG[*Record]{t.live, t.tombs} {
-			bw.uint(uint64(tree.Len()))
+			e.uint(uint64(tree.Len()))
 			tree.Ascend(func(r *Record) bool {
-				bw.record(r)
-				return bw.err == nil
+				e.record(r)
+				return e.err == nil
 			})
 		}
 	}
-	bw.uint(uint64(len(v.audit)))
+	for _, list := range [][]string{v.actors, v.models} {
+		e.uint(uint64(len(list)))
+		for _, n := range list {
+			e.bytes([]byte(n))
+		}
+	}
+	e.uint(uint64(len(v.audit)))
 	for _, a := range v.audit {
-		bw.uint(a.Index)
-		bw.int(a.Time)
-		bw.bytes([]byte(a.Model))
-		bw.bytes([]byte(a.ID))
-		bw.bytes([]byte(a.Actor))
-		bw.bytes([]byte(a.Kind))
+		e.uint(a.Index)
+		e.uint(uint64(a.actor))
+		e.uint(uint64(a.model))
+		e.uint(uint64(a.kind))
 	}
-	if bw.err == nil {
-		bw.write(binary.LittleEndian.AppendUint64(nil, bw.h.Sum64()))
+	if e.err == nil {
+		e.write(binary.LittleEndian.AppendUint64(nil, e.h.Sum64()))
 	}
-	if bw.err == nil {
-		bw.err = bw.w.Flush()
+	if e.err == nil {
+		e.err = e.w.Flush()
 	}
-	return bw.n, bw.err
+	return e.n, e.err
 }
 
 type encoder struct {
@@ -149,44 +161,54 @@ func (e *encoder) record(r *Record) {
 	e.bytes([]byte(r.ID))
 	e.uint(r.Version)
 	e.int(r.CreatedAt)
-	e.int(r.UpdatedAt)
-	e.bytes(r.JSON)
-	e.uint(uint64(r.fieldsAt))
-	e.uint(uint64(len(r.events)))
-	for _, ev := range r.events {
+	e.bytes(r.fieldBytes())
+	e.uint(r.created)
+	var events []stamp
+	var versions []string
+	if r.more != nil {
+		events, versions = r.more.events, r.more.versions
+	}
+	e.uint(uint64(len(events)))
+	for _, ev := range events {
 		e.uint(ev.Index)
 		e.int(ev.Time)
 	}
-	e.uint(uint64(len(r.versions)))
-	for _, v := range r.versions {
-		e.bytes(v)
+	e.uint(uint64(len(versions)))
+	for _, v := range versions {
+		e.bytes([]byte(v))
 	}
 }
 
+// decoder reads the encoding and hashes exactly the bytes it consumes
+// (not what the buffer below read ahead), in chunks to keep hashing cheap.
 type decoder struct {
-	r   *hashingReader
-	err error
+	br      *bufio.Reader
+	h       *xxhash.Digest
+	pending []byte
+	scratch [2][]byte
+	flip    int
+	err     error
 }
 
-// hashingReader hashes exactly the bytes the decoder consumes, not what
-// the buffer below it read ahead.
-type hashingReader struct {
-	br *bufio.Reader
-	h  *xxhash.Digest
-}
-
-func (r *hashingReader) ReadByte() (byte, error) {
-	c, err := r.br.ReadByte()
+func (d *decoder) ReadByte() (byte, error) {
+	c, err := d.br.ReadByte()
 	if err == nil {
-		r.h.Write([]byte{c})
+		d.pending = append(d.pending, c)
+		if len(d.pending) >= 4096 {
+			d.flushHash()
+		}
 	}
 	return c, err
 }
 
-func (r *hashingReader) Read(p []byte) (int, error) {
-	n, err := r.br.Read(p)
-	r.h.Write(p[:n])
-	return n, err
+func (d *decoder) flushHash() {
+	d.h.Write(d.pending)
+	d.pending = d.pending[:0]
+}
+
+func (d *decoder) sum() uint64 {
+	d.flushHash()
+	return d.h.Sum64()
 }
 
 // maxChunk bounds any length read from a snapshot, so a forged length
@@ -197,7 +219,7 @@ func (d *decoder) uint() uint64 {
 	if d.err != nil {
 		return 0
 	}
-	x, err := binary.ReadUvarint(d.r)
+	x, err := binary.ReadUvarint(d)
 	if err != nil {
 		d.err = err
 	}
@@ -208,7 +230,7 @@ func (d *decoder) int() int64 {
 	if d.err != nil {
 		return 0
 	}
-	x, err := binary.ReadVarint(d.r)
+	x, err := binary.ReadVarint(d)
 	if err != nil {
 		d.err = err
 	}
@@ -230,9 +252,32 @@ func (d *decoder) bytes() []byte {
 		return nil
 	}
 	b := make([]byte, n)
-	if _, err := io.ReadFull(d.r, b); err != nil {
+	if _, err := io.ReadFull(d.br, b); err != nil {
 		d.err = err
+		return nil
 	}
+	d.flushHash()
+	d.h.Write(b)
+	return b
+}
+
+// scratchBytes reads a byte string into a buffer reused by the next call.
+func (d *decoder) scratchBytes() []byte {
+	n := d.count()
+	if d.err != nil {
+		return nil
+	}
+	if cap(d.scratch[d.flip]) < n {
+		d.scratch[d.flip] = make([]byte, n)
+	}
+	b := d.scratch[d.flip][:n]
+	d.flip ^= 1 // two live at a time: an id and its fields
+	if _, err := io.ReadFull(d.br, b); err != nil {
+		d.err = err
+		return nil
+	}
+	d.flushHash()
+	d.h.Write(b)
 	return b
 }
 
@@ -243,27 +288,25 @@ func (d *decoder) fail(format string, args ...any) {
 }
 
 func (d *decoder) record() *Record {
-	id := string(d.bytes())
-	r := &Record{Version: d.uint(), CreatedAt: d.int(), UpdatedAt: d.int(), JSON: d.bytes()}
-	r.ID = idIn(r.JSON, id)
-	r.fieldsAt = d.count()
-	if d.err == nil && r.fieldsAt > len(r.JSON) {
-		d.fail("record %s: fields offset past its JSON", r.ID)
-	}
-	if n := d.count(); n > 0 {
-		r.events = make([]stamp, n)
-		for i := range r.events {
-			r.events[i] = stamp{d.uint(), d.int()}
+	id := d.scratchBytes()
+	version, created := d.uint(), d.int()
+	// newRecord copies both, so the scratch id needs no string of its own.
+	r := newRecord(unsafe.String(unsafe.SliceData(id), len(id)), d.scratchBytes())
+	r.Version, r.CreatedAt, r.created = version, created, d.uint()
+	if n := d.count(); n > 0 && d.err == nil {
+		r.more = &history{events: make([]stamp, n)}
+		for i := range r.more.events {
+			r.more.events[i] = stamp{d.uint(), d.int()}
 		}
 	}
-	if n := d.count(); n > 0 {
-		r.versions = make([][]byte, n)
-		for i := range r.versions {
-			r.versions[i] = d.bytes()
+	if n := d.count(); n > 0 && d.err == nil {
+		if r.more == nil {
+			r.more = &history{}
 		}
-	}
-	if len(r.JSON) == 0 {
-		r.JSON = nil
+		r.more.versions = make([]string, n)
+		for i := range r.more.versions {
+			r.more.versions[i] = string(d.bytes())
+		}
 	}
 	return r
 }
@@ -271,16 +314,16 @@ func (d *decoder) record() *Record {
 // Restore replaces the whole state with one View.WriteTo encoded, under
 // the schema facts specs. check, if not nil, runs once everything is
 // decoded and before anything is replaced, with the rest of r, so the
-// caller can verify what follows the encoding. If the encoding or check fails, the state is
-// left as it was.
+// caller can verify what follows the encoding. If the encoding or check
+// fails, the state is left as it was.
 func (s *State) Restore(r io.Reader, specs []ModelSpec, check func(rest io.Reader) error) error {
 	br := bufio.NewReaderSize(r, 1<<16)
-	d := &decoder{r: &hashingReader{br: br, h: xxhash.New()}}
+	d := &decoder{br: br, h: xxhash.New(), pending: make([]byte, 0, 4096)}
 	if magic := d.bytes(); d.err == nil && string(magic) != stateMagic {
 		return fmt.Errorf("%w: not a state encoding", ErrState)
 	}
-	applied := d.uint()
-	tables := map[string]*table{}
+	fresh := New()
+	fresh.applied = d.uint()
 	for n := d.count(); n > 0 && d.err == nil; n-- {
 		name := string(d.bytes())
 		t := newTable()
@@ -289,26 +332,23 @@ func (s *State) Restore(r io.Reader, specs []ModelSpec, check func(rest io.Reade
 				tree.ReplaceOrInsert(d.record())
 			}
 		}
-		tables[name] = t
+		fresh.tables[name] = t
 	}
-	var audit []AuditRef
-	actors := map[string]string{}
+	for _, list := range []*names{&fresh.actors, &fresh.models} {
+		for n := d.count(); n > 0 && d.err == nil; n-- {
+			list.id(string(d.bytes()))
+		}
+	}
 	if n := d.count(); n > 0 && d.err == nil {
-		audit = make([]AuditRef, 0, n)
+		fresh.audit = make([]auditEntry, 0, n)
 		for ; n > 0 && d.err == nil; n-- {
-			a := AuditRef{Index: d.uint(), Time: d.int(), Model: string(d.bytes()), ID: string(d.bytes()), Actor: string(d.bytes()), Kind: event.Kind(d.bytes())}
-			if prev, ok := actors[a.Actor]; ok {
-				a.Actor = prev
-			} else {
-				actors[a.Actor] = a.Actor
-			}
-			audit = append(audit, a)
+			fresh.audit = append(fresh.audit, auditEntry{Index: d.uint(), actor: uint32(d.uint()), model: uint16(d.uint()), kind: uint8(d.uint())})
 		}
 	}
 	if d.err != nil {
 		return fmt.Errorf("%w: %v", ErrState, d.err)
 	}
-	want := d.r.h.Sum64()
+	want := d.sum()
 	var sum [8]byte
 	if _, err := io.ReadFull(br, sum[:]); err != nil {
 		return fmt.Errorf("%w: checksum: %v", ErrState, err)
@@ -316,21 +356,25 @@ func (s *State) Restore(r io.Reader, specs []ModelSpec, check func(rest io.Reade
 	if binary.LittleEndian.Uint64(sum[:]) != want {
 		return fmt.Errorf("%w: checksum mismatch", ErrState)
 	}
+	for _, a := range fresh.audit {
+		if int(a.kind) >= len(kinds) || int(a.actor) >= len(fresh.actors.list) || int(a.model) >= len(fresh.models.list) {
+			return fmt.Errorf("%w: audit entry %d out of range", ErrState, a.Index)
+		}
+	}
 	if check != nil {
 		// What the buffer read ahead belongs to the caller's stream.
 		if err := check(io.MultiReader(br, r)); err != nil {
 			return err
 		}
 	}
+	for _, sp := range specs {
+		fresh.specs[sp.Name] = sp
+	}
+	for name, t := range fresh.tables {
+		fresh.reindexLocked(name, t)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.tables, s.audit, s.actors, s.applied = tables, audit, actors, applied
-	s.specs = make(map[string]ModelSpec, len(specs))
-	for _, sp := range specs {
-		s.specs[sp.Name] = sp
-	}
-	for name, t := range s.tables {
-		s.reindexLocked(name, t)
-	}
+	s.tables, s.specs, s.audit, s.actors, s.models, s.applied = fresh.tables, fresh.specs, fresh.audit, fresh.actors, fresh.models, fresh.applied
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/google/btree"
@@ -32,8 +33,9 @@ type State struct {
 	mu      sync.RWMutex
 	tables  map[string]*table
 	specs   map[string]ModelSpec
-	audit   []AuditRef
-	actors  map[string]string // interned actor names
+	audit   []auditEntry
+	actors  names // actor names, each stored once
+	models  names // model names, each stored once
 	applied uint64
 }
 
@@ -56,7 +58,7 @@ func newTable() *table {
 
 // New returns an empty State.
 func New() *State {
-	return &State{tables: map[string]*table{}, specs: map[string]ModelSpec{}, actors: map[string]string{}}
+	return &State{tables: map[string]*table{}, specs: map[string]ModelSpec{}}
 }
 
 // SetModels installs the schema facts of the active rules. Indexes whose
@@ -99,11 +101,43 @@ func (s *State) reindexLocked(model string, t *table) {
 	if len(t.watched) == 0 {
 		return
 	}
+	// Inserting in key order keeps the tree's right edge hot: sorting the
+	// entries first makes rebuilding a million-entry index several times
+	// faster than inserting them as the records come.
+	batches := map[string][]entry{}
 	t.byID.Ascend(func(r *Record) bool {
-		vals, _ := pickFields(r.JSON, t.watched, true)
-		t.indexLocked(r.ID, vals)
+		vals, _ := pickFields(r.fieldBytes(), t.watched, true)
+		for f := range t.indexes {
+			if k, ok := KeyOf(vals[f]); ok {
+				batches[f] = append(batches[f], entry{k, r})
+			}
+		}
 		return true
 	})
+	// Each index is built on its own goroutine: on a restart with a million
+	// records this is most of the work, and the indexes share nothing.
+	var wg sync.WaitGroup
+	for f, es := range batches {
+		wg.Add(1)
+		go func(tree *btree.BTreeG[entry], es []entry) {
+			defer wg.Done()
+			slices.SortFunc(es, func(a, b entry) int {
+				if c := a.key.Compare(b.key); c != 0 {
+					return c
+				}
+				return strings.Compare(a.rec.ID, b.rec.ID)
+			})
+			for _, e := range es {
+				tree.ReplaceOrInsert(e)
+			}
+		}(t.indexes[f], es)
+	}
+	wg.Wait()
+	for f, m := range t.unique {
+		for _, e := range batches[f] {
+			m[e.key] = e.rec.ID
+		}
+	}
 }
 
 // AppliedIndex is the log index of the last command applied.
@@ -169,6 +203,7 @@ func (s *State) Apply(idx uint64, c *event.Command) (Applied, error) {
 	}
 	sp := s.specs[c.Model]
 	old, exists := t.byID.Get(&Record{ID: c.ID})
+	at := stamp{idx, c.Time}
 	switch c.Op {
 	case event.OpCreate, event.OpUpdate:
 		var rec *Record
@@ -180,7 +215,8 @@ func (s *State) Apply(idx uint64, c *event.Command) (Applied, error) {
 			if _, wasDeleted := t.tombs.Get(&Record{ID: c.ID}); wasDeleted {
 				return Applied{}, &event.Refusal{Code: event.CodeConflict, Message: fmt.Sprintf("a deleted %s had id %s", c.Model, c.ID)}
 			}
-			rec = newRecord(c.ID, 1, c.Time, c.Time, c.Fields)
+			rec = newRecord(c.ID, c.Fields)
+			rec.Version, rec.CreatedAt, rec.created = 1, c.Time, idx
 		} else {
 			if !exists {
 				return Applied{}, notFound(c)
@@ -189,9 +225,10 @@ func (s *State) Apply(idx uint64, c *event.Command) (Applied, error) {
 				return Applied{}, versionMismatch(c, old)
 			}
 			kind = event.Updated
-			rec = newRecord(c.ID, old.Version+1, old.CreatedAt, c.Time, c.Fields)
+			rec = newRecord(old.ID, c.Fields)
+			rec.Version, rec.CreatedAt, rec.created, rec.more = old.Version+1, old.CreatedAt, old.created, old.followedBy(at, sp.Versioned)
 		}
-		newVals, err := pickFields(rec.JSON, t.watched, true)
+		newVals, err := pickFields(rec.fieldBytes(), t.watched, true)
 		if err != nil {
 			return Applied{}, &event.Refusal{Code: event.CodeInvalid, Message: err.Error()}
 		}
@@ -199,14 +236,11 @@ func (s *State) Apply(idx uint64, c *event.Command) (Applied, error) {
 			return Applied{}, err
 		}
 		if old != nil {
-			oldVals, _ := pickFields(old.JSON, t.watched, false)
-			t.unindexLocked(old.ID, oldVals)
-			rec.events = old.events
-			rec.versions = keepVersions(old.versions, old.JSON, sp.Versioned)
+			oldVals, _ := pickFields(old.fieldBytes(), t.watched, false)
+			t.unindexLocked(old, oldVals)
 		}
-		rec.events = append(rec.events, stamp{idx, c.Time})
 		t.byID.ReplaceOrInsert(rec)
-		t.indexLocked(rec.ID, newVals)
+		t.indexLocked(rec, newVals)
 		s.auditLocked(sp, idx, c, kind)
 		return Applied{Kind: kind, Old: old, New: rec}, nil
 	case event.OpDelete:
@@ -216,12 +250,16 @@ func (s *State) Apply(idx uint64, c *event.Command) (Applied, error) {
 		if c.Expected != 0 && c.Expected != old.Version {
 			return Applied{}, versionMismatch(c, old)
 		}
-		oldVals, _ := pickFields(old.JSON, t.watched, false)
-		t.unindexLocked(old.ID, oldVals)
+		oldVals, _ := pickFields(old.fieldBytes(), t.watched, false)
+		t.unindexLocked(old, oldVals)
 		t.byID.Delete(old)
 		tomb := *old
-		tomb.events = append(old.events, stamp{idx, c.Time})
-		tomb.versions = keepVersions(old.versions, old.JSON, sp.Versioned)
+		tomb.more = old.followedBy(at, sp.Versioned)
+		if sp.Versioned > 1 {
+			// The deleted version's fields stay the tomb's own; the list of
+			// earlier ones must not hold them twice.
+			tomb.more.versions = tomb.more.versions[:len(tomb.more.versions)-1]
+		}
 		t.tombs.ReplaceOrInsert(&tomb)
 		s.auditLocked(sp, idx, c, event.Deleted)
 		return Applied{Kind: event.Deleted, Old: old}, nil
@@ -229,29 +267,11 @@ func (s *State) Apply(idx uint64, c *event.Command) (Applied, error) {
 	return Applied{}, &event.Refusal{Code: event.CodeInvalid, Message: fmt.Sprintf("unknown operation %q", c.Op)}
 }
 
-// keepVersions appends the outgoing version to the kept ones and drops the
-// oldest beyond versioned-1 (the current version is the N-th).
-func keepVersions(kept [][]byte, outgoing []byte, versioned int) [][]byte {
-	if versioned <= 1 {
-		return nil
-	}
-	kept = append(kept, outgoing)
-	if over := len(kept) - (versioned - 1); over > 0 {
-		kept = kept[over:]
-	}
-	return kept
-}
-
 func (s *State) auditLocked(sp ModelSpec, idx uint64, c *event.Command, kind event.Kind) {
 	if !sp.Audited {
 		return
 	}
-	actor, ok := s.actors[c.Actor]
-	if !ok {
-		actor = c.Actor
-		s.actors[actor] = actor
-	}
-	s.audit = append(s.audit, AuditRef{Index: idx, Time: c.Time, Model: sp.Name, ID: c.ID, Actor: actor, Kind: kind})
+	s.audit = append(s.audit, auditEntry{Index: idx, model: uint16(s.models.id(sp.Name)), actor: s.actors.id(c.Actor), kind: kindCode(kind)})
 }
 
 func notFound(c *event.Command) error {
@@ -271,7 +291,7 @@ func (t *table) checkUnique(vals map[string]any, self string) error {
 		if !ok {
 			continue
 		}
-		if owner, taken := m[k.uniq()]; taken && owner != self {
+		if owner, taken := m[k]; taken && owner != self {
 			v, _ := json.Marshal(k.Value())
 			return &event.Refusal{Code: event.CodeConflict, Field: f, Message: fmt.Sprintf("%s %s is already taken", f, v)}
 		}
@@ -279,23 +299,23 @@ func (t *table) checkUnique(vals map[string]any, self string) error {
 	return nil
 }
 
-func (t *table) indexLocked(id string, vals map[string]any) {
+func (t *table) indexLocked(r *Record, vals map[string]any) {
 	for f, tree := range t.indexes {
 		if k, ok := KeyOf(vals[f]); ok {
-			tree.ReplaceOrInsert(entry{k, id})
+			tree.ReplaceOrInsert(entry{k, r})
 			if m := t.unique[f]; m != nil {
-				m[k.uniq()] = id
+				m[k] = r.ID
 			}
 		}
 	}
 }
 
-func (t *table) unindexLocked(id string, vals map[string]any) {
+func (t *table) unindexLocked(r *Record, vals map[string]any) {
 	for f, tree := range t.indexes {
 		if k, ok := KeyOf(vals[f]); ok {
-			tree.Delete(entry{k, id})
-			if m := t.unique[f]; m != nil && m[k.uniq()] == id {
-				delete(m, k.uniq())
+			tree.Delete(entry{k, r})
+			if m := t.unique[f]; m != nil && m[k] == r.ID {
+				delete(m, k)
 			}
 		}
 	}

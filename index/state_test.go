@@ -52,7 +52,7 @@ func refusal(t *testing.T, err error) *event.Refusal {
 func TestRecordJSONHasSystemFieldsThenFieldsInOrder(t *testing.T) {
 	w := newWorld(t)
 	r := w.must(event.OpCreate, "p1", `{"name":"Lamp","price":12.50,"sku":"L-1"}`)
-	require.Equal(t, `{"id":"p1","version":1,"created_at":"1970-01-01T00:00:01Z","updated_at":"1970-01-01T00:00:01Z","name":"Lamp","price":12.50,"sku":"L-1"}`, string(r.JSON))
+	require.Equal(t, `{"id":"p1","version":1,"created_at":"1970-01-01T00:00:01Z","updated_at":"1970-01-01T00:00:01Z","name":"Lamp","price":12.50,"sku":"L-1"}`, string(r.JSON()))
 	require.Equal(t, json.RawMessage(`{"name":"Lamp","price":12.50,"sku":"L-1"}`), r.RawFields())
 	require.Equal(t, json.Number("12.50"), r.Fields()["price"])
 }

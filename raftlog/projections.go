@@ -91,7 +91,7 @@ func recordMap(r *index.Record) map[string]any {
 	if r == nil {
 		return nil
 	}
-	return decodeObject(r.JSON)
+	return decodeObject(r.JSON())
 }
 
 func decodeObject(b []byte) map[string]any {

@@ -313,3 +313,41 @@ func TestLogStoreConcurrentReadsAndWrites(t *testing.T) {
 		t.Fatalf("log holds [%d, %d] after the run", first, last)
 	}
 }
+
+// TestLogStoreEmptiedWhileRead mirrors a leader after raft.Restore: raft
+// empties the log (DeleteRange of all of it) and appends after a hole while
+// its replication goroutines keep reading.
+func TestLogStoreEmptiedWhileRead(t *testing.T) {
+	s, _ := newLogStore(t)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for r := 0; r < 2; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				last, _ := s.LastIndex()
+				var l raft.Log
+				if err := s.GetLog(last, &l); err != nil && err != raft.ErrLogNotFound {
+					t.Errorf("GetLog(%d): %v", last, err)
+					return
+				}
+			}
+		}()
+	}
+	next := uint64(1)
+	for round := 0; round < 20; round++ {
+		storeRange(t, s, next, next+20)
+		if err := s.DeleteRange(next, next+20); err != nil {
+			t.Fatal(err)
+		}
+		next += 1000
+	}
+	close(done)
+	wg.Wait()
+}

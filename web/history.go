@@ -143,20 +143,24 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
 	refs, more := s.app.State().Audit(aq)
 	items := make([]auditJSON, 0, len(refs))
 	for _, a := range refs {
-		item := auditJSON{Index: a.Index, Time: index.FormatTime(a.Time), Model: a.Model, ID: a.ID, User: a.Actor, Action: a.Kind,
-			Old: json.RawMessage("null"), New: json.RawMessage("null")}
-		if item.User == "" {
-			item.User = "anonymous"
+		c, err := s.app.Command(a.Index)
+		if err != nil {
+			writeError(w, errorf(http.StatusInternalServerError, "history_unavailable", err.Error()))
+			return
 		}
+		user := c.Actor
+		if user == "" {
+			user = "anonymous"
+		}
+		if aq.Actor != "" && c.Actor != aq.Actor {
+			continue // entries of one record come without their actor
+		}
+		item := auditJSON{Index: a.Index, Time: index.FormatTime(c.Time), Model: a.Model, ID: c.ID, User: user, Action: a.Kind,
+			Old: json.RawMessage("null"), New: json.RawMessage("null")}
 		if a.Kind != event.Deleted {
-			c, err := s.app.Command(a.Index)
-			if err != nil {
-				writeError(w, errorf(http.StatusInternalServerError, "history_unavailable", err.Error()))
-				return
-			}
 			item.New = c.Fields
 		}
-		if prev, ok := s.previousFields(a); ok {
+		if prev, ok := s.previousFields(a.Model, c.ID, a.Index); ok {
 			item.Old = prev
 		} else if a.Kind != event.Created {
 			writeError(w, errorf(http.StatusInternalServerError, "history_unavailable", "the previous version is no longer in the log"))
@@ -178,18 +182,18 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
 	writeRaw(w, http.StatusOK, b.Bytes())
 }
 
-// previousFields returns the record's fields before the audited change.
-func (s *Server) previousFields(a index.AuditRef) (json.RawMessage, bool) {
-	refs, _, _ := s.app.State().History(a.Model, a.ID)
+// previousFields returns a record's fields before the change at idx.
+func (s *Server) previousFields(model, id string, idx uint64) (json.RawMessage, bool) {
+	refs, _, _ := s.app.State().History(model, id)
 	var prev *index.EventRef
 	for i := range refs {
-		if refs[i].Index >= a.Index {
+		if refs[i].Index >= idx {
 			break
 		}
 		prev = &refs[i]
 	}
 	if prev == nil {
-		return json.RawMessage("null"), a.Kind == event.Created
+		return json.RawMessage("null"), true
 	}
 	c, err := s.app.Command(prev.Index)
 	if err != nil {

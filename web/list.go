@@ -50,23 +50,23 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, m *rules.Model) {
 		writeError(w, badQuery("cursor", err.Error()))
 		return
 	}
-	var b bytes.Buffer
-	b.WriteString(`{"items":[`)
+	b := make([]byte, 0, 256*(len(page.Records)+1))
+	b = append(b, `{"items":[`...)
 	for i, rec := range page.Records {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		b.Write(rec.JSON)
+		b = rec.AppendJSON(b)
 	}
-	b.WriteString(`],"next_cursor":`)
+	b = append(b, `],"next_cursor":`...)
 	if page.Next != nil {
 		cur, _ := json.Marshal(encodeCursor(page.Next))
-		b.Write(cur)
+		b = append(b, cur...)
 	} else {
-		b.WriteString("null")
+		b = append(b, "null"...)
 	}
-	b.WriteByte('}')
-	writeRaw(w, http.StatusOK, b.Bytes())
+	b = append(b, '}')
+	writeRaw(w, http.StatusOK, b)
 }
 
 func badQuery(param, msg string) *apiError {

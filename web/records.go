@@ -237,7 +237,7 @@ func writeRecord(w http.ResponseWriter, status int, m *rules.Model, rec *index.R
 	if m.CacheTTL > 0 {
 		h.Set("Cache-Control", "max-age="+strconv.Itoa(int(m.CacheTTL/time.Second)))
 	}
-	writeRaw(w, status, rec.JSON)
+	writeRaw(w, status, rec.JSON())
 }
 
 func etag(version uint64) string { return `"` + strconv.FormatUint(version, 10) + `"` }

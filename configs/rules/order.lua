@@ -3,7 +3,7 @@ model "Order" {
   path = "/api/orders",
   fields = {
     product_id = { type = "string", required = true },
-    quantity   = { type = "integer", required = true, min = 1 },
+    quantity   = { type = "integer", min = 1 },
     -- enum: one of the listed values; default applies on create.
     status     = { type = "enum", values = { "pending", "paid", "shipped", "cancelled" }, default = "pending" },
     total      = { type = "number", min = 0 },
