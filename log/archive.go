@@ -65,7 +65,14 @@ func listArchive(fsys FS, dir string) ([]archived, error) {
 			out = append(out, a)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].base < out[j].base })
+	// By base index; for the same base (a log emptied and refilled), the
+	// newest copy first.
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].base != out[j].base {
+			return out[i].base < out[j].base
+		}
+		return out[i].at.After(out[j].at)
+	})
 	return out, nil
 }
 
@@ -217,15 +224,30 @@ func verifyArchive(fsys FS, dir string) (int, error) {
 // the archived segments, then the live ones (including entries of the first
 // live segment that are below FirstIndex but not yet archived), up to the
 // LastIndex seen when Scan reached the live segments. An index already
-// passed is not repeated. fn may keep data. Scan stops early, with a nil
-// error, when fn returns false. It reads one segment at a time into memory
-// and does not block appends.
+// passed is not repeated, and an index held by a live segment is read from
+// it, not from an older archived copy (possible only after the log was
+// emptied and restarted at a lower index). fn may keep data. Scan stops early, with a nil
+// error, when fn returns false. It reads one segment at a time into memory.
+// It does not block appends or reads, but truncations and Close wait for
+// it, so fn must not call them.
 func (l *Log) Scan(from uint64, fn func(index uint64, data []byte) bool) error {
+	// Holding truncMu keeps segments from moving between the live set and
+	// the archive under us (a segment in the middle of being archived is in
+	// neither list). Appends go on.
+	l.truncMu.Lock()
+	defer l.truncMu.Unlock()
 	next := max(from, 1)
+	_, err := l.scanOnce(&next, fn)
+	return err
+}
+
+// scanOnce is one pass of Scan over the archive and the live segments,
+// advancing *next past every index it hands to fn.
+func (l *Log) scanOnce(next *uint64, fn func(index uint64, data []byte) bool) (stopped bool, err error) {
 	emit := func(img []byte, r scanResult, base uint64) bool {
 		for i, off := range r.offsets {
 			idx := base + uint64(i)
-			if idx < next {
+			if idx < *next {
 				continue
 			}
 			n := frameLen(img[off:])
@@ -233,34 +255,46 @@ func (l *Log) Scan(from uint64, fn func(index uint64, data []byte) bool) error {
 			if !fn(idx, data) {
 				return false
 			}
-			next = idx + 1
+			*next = idx + 1
 		}
 		return true
 	}
+	// The live segments are the truth for every index they hold: after a
+	// log was emptied and restarted at a lower index, older archived
+	// copies of those indexes are hidden.
+	l.mu.Lock()
+	liveStart := uint64(0)
+	if len(l.segs) > 0 {
+		liveStart = l.segs[0].base
+	}
+	l.mu.Unlock()
 	list, err := listArchive(l.fs, l.dir)
 	if err != nil {
-		return err
+		return false, err
 	}
 	for _, a := range list {
-		if a.last < next {
+		if a.last < *next || (liveStart != 0 && a.base >= liveStart) {
 			continue
 		}
 		img, err := readArchived(l.fs, l.dir, a)
 		if err != nil {
-			return err
+			return false, err
 		}
 		r, err := checkImage(img, filepath.Join(archiveDir, a.name), a.base, a.last)
 		if err != nil {
-			return err
+			return false, err
+		}
+		if liveStart != 0 {
+			r.offsets = r.offsets[:min(uint64(len(r.offsets)), liveStart-a.base)]
 		}
 		if !emit(img, r, a.base) {
-			return nil
+			return true, nil
 		}
 	}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
-		return ErrClosed
+		return false, ErrClosed
 	}
 	segs := append([]*segment(nil), l.segs...)
 	last := l.last
@@ -268,20 +302,20 @@ func (l *Log) Scan(from uint64, fn func(index uint64, data []byte) bool) error {
 	for _, s := range segs {
 		img, name, base, err := l.readLive(s, last)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if img == nil {
 			continue
 		}
 		r := scanSegment(img, base)
 		if r.bad >= 0 {
-			return corruptf(name, r.bad, "%s", r.reason)
+			return false, corruptf(name, r.bad, "%s", r.reason)
 		}
 		if !emit(img, r, base) {
-			return nil
+			return true, nil
 		}
 	}
-	return nil
+	return false, nil
 }
 
 // readLive reads a live segment's entry frames up to index last, or returns
@@ -290,6 +324,10 @@ func (l *Log) readLive(s *segment, last uint64) ([]byte, string, uint64, error) 
 	l.fileMu.RLock()
 	defer l.fileMu.RUnlock()
 	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil, "", 0, ErrClosed
+	}
 	live := false
 	for _, x := range l.segs {
 		live = live || x == s
