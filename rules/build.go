@@ -181,7 +181,7 @@ func (b *builder) model(d *definition) *Model {
 			}
 			m.Path = p
 		case "description":
-			b.str(el, e.val, "description")
+			m.Description, _ = b.str(el, e.val, "description")
 		case "fields":
 			b.fields(m, el, e.val)
 		case "lifecycle":
@@ -453,7 +453,7 @@ func (b *builder) field(l loc, name string, t *lua.LTable) *Field {
 				f.Ref = s
 			}
 		case "description":
-			b.str(el, e.val, e.key)
+			f.Description, _ = b.str(el, e.val, e.key)
 		default:
 			b.unknown(el, e.key)
 		}

@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -59,6 +60,19 @@ type errorList struct{ errs Errors }
 
 func (l *errorList) add(file string, line int, format string, args ...any) {
 	l.errs = append(l.errs, Error{File: file, Line: line, Msg: fmt.Sprintf(format, args...)})
+}
+
+// sorted returns the errors in file, then line order (stable, so problems
+// on one line keep the order they were found in).
+func (l *errorList) sorted() Errors {
+	sort.SliceStable(l.errs, func(i, j int) bool {
+		a, b := l.errs[i], l.errs[j]
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		return a.Line < b.Line
+	})
+	return l.errs
 }
 
 // luaError turns an error from gopher-lua (syntax or runtime) into an Error in

@@ -181,17 +181,17 @@ func LoadFiles(files []File, opts Options) (*Set, error) {
 		return nil, errs.errs
 	}
 	s := &Set{Version: versionOf(files), Files: files, opts: opts, compiled: compiled}
-	v, verrs := newVM(s)
+	v, verrs := newVM(s, false)
 	if len(verrs) > 0 {
 		v.close()
-		return nil, verrs
+		return nil, (&errorList{errs: verrs}).sorted()
 	}
 	b := newBuilder(s)
 	b.build(v.defs)
 	b.link()
 	if len(b.errs.errs) > 0 {
 		v.close()
-		return nil, b.errs.errs
+		return nil, b.errs.sorted()
 	}
 	v.funcs = b.funcs
 	s.pool = newPool(s, opts.PoolSize)

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -58,7 +59,7 @@ func (p *pool) get(ctx context.Context) (*vm, error) {
 // when the set loaded and run deterministically, so the same declarations
 // and the same function slots come out.
 func (p *pool) create() (*vm, error) {
-	v, errs := newVM(p.set)
+	v, errs := newVM(p.set, true)
 	if len(errs) > 0 {
 		v.close()
 		return nil, fmt.Errorf("rules: instantiating a VM: %w", errs)
@@ -126,16 +127,25 @@ func (s *Set) call(parent context.Context, slot int, what func() string, nret in
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(parent, s.opts.CallTimeout)
-	defer cancel()
+	var ctx context.Context
+	var cancel func()
+	if parent.Done() == nil {
+		ctx, cancel = v.dl.arm(s.opts.CallTimeout), v.dl.disarm
+	} else {
+		ctx, cancel = context.WithTimeout(parent, s.opts.CallTimeout)
+	}
 	rets, err := v.call(ctx, slot, build(v), nret)
+	// Disarm before the VM goes back to the pool: its deadline is reused by
+	// the next caller. ctx.Err() stays readable until that next arming.
+	cancel()
 	if err != nil {
-		if interrupted(ctx, err) {
+		err = callError(what(), s.opts.CallTimeout, ctx, err)
+		if errors.Is(err, ErrTimeout) || errors.Is(err, context.Canceled) {
 			s.pool.discard(v)
 		} else {
 			s.pool.put(v, false)
 		}
-		return callError(what(), s.opts.CallTimeout, ctx, err)
+		return err
 	}
 	if read != nil {
 		err = read(rets)

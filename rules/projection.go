@@ -41,8 +41,9 @@ type Aggregate struct {
 // records of model From are grouped by a key and aggregated. Rows are a
 // pure function of the events fed to Apply, in order.
 type Projection struct {
-	Name string
-	From string
+	Name        string
+	Description string
+	From        string
 	// On lists the event kinds that change the projection (default all).
 	On []string
 	// Aggregates are the built-in columns, in declaration order.
@@ -71,7 +72,7 @@ func (b *builder) projection(d *definition) *Projection {
 		case "from":
 			p.From, _ = b.str(el, e.val, "from")
 		case "description":
-			b.str(el, e.val, "description")
+			p.Description, _ = b.str(el, e.val, "description")
 		case "on":
 			p.On = b.strList(el, e.val, "on")
 			for _, k := range p.On {
@@ -123,7 +124,7 @@ func (b *builder) projection(d *definition) *Projection {
 	if !hasKey {
 		b.errorf(l, "%s needs a key (a field name or function(record) returning the row key)", l.ctx)
 	}
-	if len(p.Aggregates) == 0 && p.reduceFn < 0 {
+	if d.table.RawGetString("aggregates") == lua.LNil && d.table.RawGetString("reduce") == lua.LNil {
 		b.errorf(l, "%s needs aggregates = { ... } or reduce = function(row, event)", l.ctx)
 	}
 	return p

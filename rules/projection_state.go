@@ -19,6 +19,7 @@ import (
 // keep a count of every value so a deleted record can be taken back out.
 type ProjectionState struct {
 	rows map[string]*rowState
+	proj *Projection // the projection last applied, for Rows
 }
 
 type rowState struct {
@@ -42,6 +43,25 @@ func NewProjectionState() *ProjectionState {
 	return &ProjectionState{rows: map[string]*rowState{}}
 }
 
+// NewState returns an empty state bound to p (see ProjectionState.Rows).
+func (p *Projection) NewState() *ProjectionState {
+	return &ProjectionState{rows: map[string]*rowState{}, proj: p}
+}
+
+// Bind makes s read through p, e.g. after Unmarshal or a rules reload that
+// kept the projection unchanged. (A changed projection needs its state
+// rebuilt from the events.)
+func (s *ProjectionState) Bind(p *Projection) { s.proj = p }
+
+// Rows is Projection.Rows for the projection s is bound to (the last one
+// that applied an event, or Bind); nil when unbound.
+func (s *ProjectionState) Rows() map[string]map[string]any {
+	if s.proj == nil {
+		return nil
+	}
+	return s.proj.Rows(s)
+}
+
 // Apply feeds one event of the projection's source model: kind is "created"
 // (new set, old nil), "updated" (both) or "deleted" (old set, new nil).
 // Events the projection does not listen to are ignored. A record's
@@ -58,6 +78,7 @@ func (p *Projection) ApplyContext(ctx context.Context, state *ProjectionState, k
 	if state.rows == nil {
 		state.rows = map[string]*rowState{}
 	}
+	state.proj = p
 	switch kind {
 	case EventCreated:
 		old = nil

@@ -60,6 +60,10 @@ func TestSalesMetricsExample(t *testing.T) {
 	if err := st2.Unmarshal(data); err != nil {
 		t.Fatal(err)
 	}
+	st2.Bind(p)
+	if got := st2.Rows()["2024-09-13"]["orders_count"]; got != num("1") {
+		t.Fatalf("restored rows = %v", st2.Rows())
+	}
 	data2, _ := st2.Marshal()
 	if !bytes.Equal(data, data2) {
 		t.Fatalf("marshal not stable:\n%s\n%s", data, data2)

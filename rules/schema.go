@@ -86,6 +86,8 @@ type Context struct {
 type Model struct {
 	// Name is the model's name, e.g. "Product".
 	Name string
+	// Description is the model's description key (help text), if any.
+	Description string
 	// Path is the HTTP collection path, e.g. "/api/products".
 	Path string
 	// Fields are the declared fields in declaration order (forms and JSON
@@ -112,9 +114,10 @@ type Model struct {
 
 // Field is one declared field of a model.
 type Field struct {
-	Name     string
-	Type     FieldType
-	Required bool
+	Name        string
+	Description string // help text for forms
+	Type        FieldType
+	Required    bool
 	// Default is the value used on create when the client sends none; it is
 	// already normalized (json.Number for numbers). See HasDefaultFunc for
 	// defaults computed by a Lua function.

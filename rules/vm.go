@@ -24,6 +24,7 @@ type vm struct {
 	loading bool
 	file    string
 	viewMT  *lua.LTable // metatable of record/user/ctx views
+	dl      *deadline   // reusable call deadline
 }
 
 // definition is one `model "X" { ... }` or `projection "X" { ... }` call.
@@ -46,12 +47,17 @@ var nameRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
 
 // newVM creates a VM and runs every file of s in it, each in its own
 // environment, collecting the declarations. Errors are the files' Lua
-// errors (syntax errors are caught earlier, at compile).
-func newVM(s *Set) (*vm, Errors) {
-	v := &vm{loading: true}
+// errors (syntax errors are caught earlier, at compile). quiet drops what
+// the files print while loading: the pool's later VMs would repeat it.
+func newVM(s *Set, quiet bool) (*vm, Errors) {
+	v := &vm{loading: true, dl: newDeadline()}
 	var printFn func(string)
 	if s.opts.Print != nil {
-		printFn = func(msg string) { s.opts.Print(v.file, msg) }
+		printFn = func(msg string) {
+			if !(quiet && v.loading) {
+				s.opts.Print(v.file, msg)
+			}
+		}
 	}
 	L, base := newSandboxState(printFn)
 	v.L, v.base = L, base
@@ -100,6 +106,7 @@ func newVM(s *Set) (*vm, Errors) {
 func (v *vm) close() {
 	if v != nil && v.L != nil {
 		v.L.Close()
+		v.dl.stop()
 	}
 }
 
