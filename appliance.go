@@ -107,6 +107,7 @@ func Open(cfg Config, logger *slog.Logger) (*Appliance, error) {
 	a.state = index.New()
 	a.fsm = raftlog.NewFSM(a.state, ruleOptions(cfg))
 	a.fsm.Machine().SetCommandSource(logs.Command)
+	logs.SetAppliedSource(a.fsm.Machine().LogApplied)
 	a.fsm.Machine().Logger = logger
 
 	rc := raft.DefaultConfig()

@@ -213,9 +213,9 @@ func (l *Log) Read(index uint64) ([]byte, error) {
 		l.mu.Unlock()
 		return nil, ErrClosed
 	}
-	if l.last == 0 || index < l.first || index > l.last {
+	if first, last := l.first, l.last; last == 0 || index < first || index > last {
 		l.mu.Unlock()
-		return nil, fmt.Errorf("%w: %d (log holds [%d, %d])", ErrNotFound, index, l.first, l.last)
+		return nil, fmt.Errorf("%w: %d (log holds [%d, %d])", ErrNotFound, index, first, last)
 	}
 	s := l.findLocked(index)
 	if s == nil {

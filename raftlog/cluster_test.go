@@ -218,6 +218,10 @@ func (c *cluster) stop(n *node) {
 	if err := n.raft.Shutdown().Error(); err != nil {
 		c.t.Errorf("%s: shutdown: %v", n.id, err)
 	}
+	// Our FSM is a BatchingFSM: raft must never fall back to Apply.
+	if k := n.fsm.singles.Load(); k != 0 {
+		c.t.Errorf("%s: raft called Apply %d times instead of ApplyBatch", n.id, k)
+	}
 	if err := n.raftLog.Close(); err != nil {
 		c.t.Errorf("%s: close raft log: %v", n.id, err)
 	}

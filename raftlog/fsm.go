@@ -52,6 +52,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	for i, l := range logs {
 		if l.Type != raft.LogCommand {
 			f.m.state.SetApplied(l.Index)
+			f.m.noteApplied(l.Index)
 			out[i] = &Result{}
 		} else {
 			out[i] = f.m.ApplyEntry(l.Index, l.Data)

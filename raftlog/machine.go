@@ -23,6 +23,20 @@ type Machine struct {
 	commands func(idx uint64) (*event.Command, error)
 	// Logger receives what Apply cannot return: projection failures.
 	Logger *slog.Logger
+	// logApplied is the last index this node applied from its own log,
+	// never raised by a snapshot restore: entries up to it were committed.
+	logApplied atomic.Uint64
+}
+
+// LogApplied returns the last log index this node applied entry by entry
+// (not through a snapshot). Entries up to it are known to be committed.
+func (m *Machine) LogApplied() uint64 { return m.logApplied.Load() }
+
+// noteApplied records that the entry at idx was applied from the log.
+func (m *Machine) noteApplied(idx uint64) {
+	if idx > m.logApplied.Load() {
+		m.logApplied.Store(idx)
+	}
 }
 
 // SetCommandSource tells the machine how to read past commands back.
@@ -45,6 +59,7 @@ func (m *Machine) State() *index.State { return m.state }
 // pure function of the state and the entry: every node gets the same
 // result.
 func (m *Machine) ApplyEntry(idx uint64, data []byte) *Result {
+	defer m.noteApplied(idx)
 	c, err := event.Decode(data)
 	if err != nil {
 		// A committed entry that does not decode is skipped on every node

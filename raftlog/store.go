@@ -18,7 +18,15 @@ import (
 // LogStore is hashicorp/raft's LogStore on a Lithair log.
 type LogStore struct {
 	log *wal.Log
+	// applied, when set, tells how far the state machine has applied the
+	// log; see DeleteRange.
+	applied func() uint64
 }
+
+// SetAppliedSource tells the store how far the state machine has applied
+// entries from this log (Machine.LogApplied), so that emptying the log
+// never archives entries that may not have been committed.
+func (s *LogStore) SetAppliedSource(applied func() uint64) { s.applied = applied }
 
 var (
 	_ raft.LogStore          = (*LogStore)(nil)
@@ -68,21 +76,35 @@ func (s *LogStore) StoreLogs(logs []*raft.Log) error {
 
 // DeleteRange removes [min, max]. Raft uses it two ways: a prefix after a
 // snapshot (compaction) and a suffix when a follower's tail conflicts.
-func (s *LogStore) DeleteRange(min, max uint64) error {
+func (s *LogStore) DeleteRange(lo, hi uint64) error {
 	first, last := s.log.FirstIndex(), s.log.LastIndex()
-	if first == 0 || max < first || min > last {
+	if first == 0 || hi < first || lo > last {
 		return nil
 	}
-	if min <= first {
-		if max >= last {
-			return s.log.TruncateFront(last + 1) // max+1 would wrap at MaxUint64
+	if lo <= first {
+		if hi < last {
+			return s.log.TruncateFront(hi + 1)
 		}
-		return s.log.TruncateFront(max + 1)
+		// Raft empties the whole log after installing a snapshot or a user
+		// restore. Its tail may hold entries that never committed (a
+		// deposed leader's suffix): only what this node applied belongs in
+		// the archive as history; the rest is dropped first.
+		if s.applied != nil {
+			if applied := s.applied(); applied < last {
+				if err := s.log.TruncateBack(max(applied, first-1)); err != nil {
+					return err
+				}
+				if last = s.log.LastIndex(); last == 0 {
+					return nil
+				}
+			}
+		}
+		return s.log.TruncateFront(last + 1) // hi+1 would wrap at MaxUint64
 	}
-	if max >= last {
-		return s.log.TruncateBack(min - 1)
+	if hi >= last {
+		return s.log.TruncateBack(lo - 1)
 	}
-	return fmt.Errorf("raftlog: cannot delete [%d, %d] from the middle of the log [%d, %d]", min, max, first, last)
+	return fmt.Errorf("raftlog: cannot delete [%d, %d] from the middle of the log [%d, %d]", lo, hi, first, last)
 }
 
 // An entry's encoding: term, type, appended-at, then the data and the
