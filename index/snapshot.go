@@ -323,14 +323,28 @@ func (s *State) Restore(r io.Reader, specs []ModelSpec, check func(rest io.Reade
 		return fmt.Errorf("%w: not a state encoding", ErrState)
 	}
 	fresh := New()
+	for _, sp := range specs {
+		fresh.specs[sp.Name] = sp
+	}
 	fresh.applied = d.uint()
 	for n := d.count(); n > 0 && d.err == nil; n-- {
 		name := string(d.bytes())
 		t := newTable()
-		for _, tree := range []*btree.BTreeG[*Record]{t.byID, t.tombs} {
-			for k := d.count(); k > 0 && d.err == nil; k-- {
-				tree.ReplaceOrInsert(d.record())
+		fresh.reindexLocked(name, t) // empty: sets up the indexes to fill
+		b := t.startBuild()
+		batch := make([]*Record, 0, buildBatch)
+		for k := d.count(); k > 0 && d.err == nil; k-- {
+			r := d.record()
+			t.byID.ReplaceOrInsert(r)
+			if batch = append(batch, r); len(batch) == buildBatch {
+				b.add(batch)
+				batch = make([]*Record, 0, buildBatch)
 			}
+		}
+		b.add(batch)
+		b.finish()
+		for k := d.count(); k > 0 && d.err == nil; k-- {
+			t.tombs.ReplaceOrInsert(d.record())
 		}
 		fresh.tables[name] = t
 	}
@@ -366,12 +380,6 @@ func (s *State) Restore(r io.Reader, specs []ModelSpec, check func(rest io.Reade
 		if err := check(io.MultiReader(br, r)); err != nil {
 			return err
 		}
-	}
-	for _, sp := range specs {
-		fresh.specs[sp.Name] = sp
-	}
-	for name, t := range fresh.tables {
-		fresh.reindexLocked(name, t)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

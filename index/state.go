@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/google/btree"
@@ -101,43 +100,17 @@ func (s *State) reindexLocked(model string, t *table) {
 	if len(t.watched) == 0 {
 		return
 	}
-	// Inserting in key order keeps the tree's right edge hot: sorting the
-	// entries first makes rebuilding a million-entry index several times
-	// faster than inserting them as the records come.
-	batches := map[string][]entry{}
+	b := t.startBuild()
+	batch := make([]*Record, 0, buildBatch)
 	t.byID.Ascend(func(r *Record) bool {
-		vals, _ := pickFields(r.fieldBytes(), t.watched, true)
-		for f := range t.indexes {
-			if k, ok := KeyOf(vals[f]); ok {
-				batches[f] = append(batches[f], entry{k, r})
-			}
+		if batch = append(batch, r); len(batch) == buildBatch {
+			b.add(batch)
+			batch = make([]*Record, 0, buildBatch)
 		}
 		return true
 	})
-	// Each index is built on its own goroutine: on a restart with a million
-	// records this is most of the work, and the indexes share nothing.
-	var wg sync.WaitGroup
-	for f, es := range batches {
-		wg.Add(1)
-		go func(tree *btree.BTreeG[entry], es []entry) {
-			defer wg.Done()
-			slices.SortFunc(es, func(a, b entry) int {
-				if c := a.key.Compare(b.key); c != 0 {
-					return c
-				}
-				return strings.Compare(a.rec.ID, b.rec.ID)
-			})
-			for _, e := range es {
-				tree.ReplaceOrInsert(e)
-			}
-		}(t.indexes[f], es)
-	}
-	wg.Wait()
-	for f, m := range t.unique {
-		for _, e := range batches[f] {
-			m[e.key] = e.rec.ID
-		}
-	}
+	b.add(batch)
+	b.finish()
 }
 
 // AppliedIndex is the log index of the last command applied.
