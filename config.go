@@ -3,6 +3,14 @@ package lithair
 import (
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -10,8 +18,8 @@ import (
 )
 
 // Config is every setting of an appliance. The zero value is not useful:
-// start from DefaultConfig, then apply a file, the environment and flags.
-// configs/lithair.toml documents each option.
+// start from DefaultConfig, or let ResolveConfig apply a file, the
+// environment and flags over it. configs/lithair.toml documents each option.
 type Config struct {
 	HTTP       HTTPConfig       `toml:"http"`
 	EventStore EventStoreConfig `toml:"event_store"`
@@ -25,6 +33,8 @@ type HTTPConfig struct {
 	Listen         string   `toml:"listen"`
 	RequestTimeout Duration `toml:"request_timeout"`
 	MaxBody        int64    `toml:"max_body"`
+	// ShutdownTimeout bounds how long SIGTERM waits for requests in flight.
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
 }
 
 // EventStoreConfig is the [event_store] section: where and how the log is kept.
@@ -69,7 +79,7 @@ type Duration struct{ time.Duration }
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
 	if err != nil {
-		return err
+		return fmt.Errorf("not a duration (write it like \"300ms\", \"10s\" or \"1h\"): %q", b)
 	}
 	d.Duration = v
 	return nil
@@ -83,9 +93,10 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 func DefaultConfig() Config {
 	return Config{
 		HTTP: HTTPConfig{
-			Listen:         "127.0.0.1:8080",
-			RequestTimeout: Duration{30 * time.Second},
-			MaxBody:        1 << 20,
+			Listen:          "127.0.0.1:8080",
+			RequestTimeout:  Duration{30 * time.Second},
+			MaxBody:         1 << 20,
+			ShutdownTimeout: Duration{20 * time.Second},
 		},
 		EventStore: EventStoreConfig{
 			Dir:               "./data",
@@ -109,54 +120,520 @@ func DefaultConfig() Config {
 	}
 }
 
-// LoadConfigFile applies the TOML file at path over c. Unknown keys are an
-// error: a misspelt option must not be silently ignored.
-func (c *Config) LoadConfigFile(path string) error {
-	md, err := toml.DecodeFile(path, c)
+// ErrConfig is wrapped by every configuration problem, so that a caller
+// can tell a bad setting (fix the file and start again) from a failure.
+var ErrConfig = errors.New("configuration")
+
+// ConfigError is one bad setting. Where says where the value came from:
+// "FILE:LINE", a LITHAIR_* variable or a --flag; empty for a default.
+type ConfigError struct {
+	Where  string
+	Key    string // "http.listen"; empty when the problem is not one option
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	if e.Where != "" {
+		b.WriteString(e.Where + ": ")
+	} else {
+		b.WriteString("config: ")
+	}
+	if e.Key != "" {
+		b.WriteString(e.Key + ": ")
+	}
+	b.WriteString(e.Reason)
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrConfig) hold for every ConfigError.
+func (e *ConfigError) Is(target error) bool { return target == ErrConfig }
+
+// Origins records where each option's effective value came from, by key
+// ("http.listen"): "default", "FILE:LINE", "env LITHAIR_HTTP_LISTEN" or
+// "flag --listen".
+type Origins map[string]string
+
+// Option is one setting as the file, the environment and config check
+// see it.
+type Option struct {
+	Key string // "event_store.dir"
+	Env string // "LITHAIR_EVENT_STORE_DIR"
+	idx [2]int // field path inside Config
+}
+
+// Options lists every setting in file order.
+func Options() []Option {
+	var out []Option
+	ct := reflect.TypeFor[Config]()
+	for i := range ct.NumField() {
+		sec := ct.Field(i)
+		for j := range sec.Type.NumField() {
+			f := sec.Type.Field(j)
+			key := sec.Tag.Get("toml") + "." + f.Tag.Get("toml")
+			out = append(out, Option{Key: key, Env: EnvName(key), idx: [2]int{i, j}})
+		}
+	}
+	return out
+}
+
+// EnvName is the environment variable that sets an option:
+// "event_store.dir" is LITHAIR_EVENT_STORE_DIR.
+func EnvName(key string) string {
+	return "LITHAIR_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+func (c *Config) field(o Option) reflect.Value {
+	return reflect.ValueOf(c).Elem().Field(o.idx[0]).Field(o.idx[1])
+}
+
+func lookupOption(key string) (Option, bool) {
+	for _, o := range Options() {
+		if o.Key == key {
+			return o, true
+		}
+	}
+	return Option{}, false
+}
+
+// Set parses s into the option key, the way an environment variable or
+// a flag gives it.
+func (c *Config) Set(key, s string) error {
+	o, ok := lookupOption(key)
+	if !ok {
+		return fmt.Errorf("unknown option%s", suggest(key))
+	}
+	v := c.field(o)
+	switch p := v.Addr().Interface().(type) {
+	case *string:
+		*p = s
+	case *bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("not a boolean (true or false): %q", s)
+		}
+		*p = b
+	case *int, *int64:
+		n, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 10, 64)
+		if err != nil {
+			return fmt.Errorf("not an integer: %q", s)
+		}
+		v.SetInt(n)
+	case *uint64:
+		n, err := strconv.ParseUint(strings.ReplaceAll(s, "_", ""), 10, 64)
+		if err != nil {
+			return fmt.Errorf("not a non-negative integer: %q", s)
+		}
+		*p = n
+	case *float64:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("not a number: %q", s)
+		}
+		*p = f
+	case *Duration:
+		return p.UnmarshalText([]byte(s))
+	default:
+		return fmt.Errorf("lithair: option %s has unsupported type %s", key, v.Type())
+	}
+	return nil
+}
+
+// Value formats an option's value as TOML.
+func (c *Config) Value(key string) string {
+	o, ok := lookupOption(key)
+	if !ok {
+		return ""
+	}
+	switch v := c.field(o).Interface().(type) {
+	case string:
+		return strconv.Quote(v)
+	case Duration:
+		return strconv.Quote(v.String())
+	case float64:
+		s := strconv.FormatFloat(v, 'g', -1, 64)
+		if !strings.ContainsAny(s, ".eEnN") {
+			s += ".0"
+		}
+		return s
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+// ResolveConfig builds the effective configuration: the defaults, then
+// the TOML file at path (if not empty), then LITHAIR_* variables from
+// environ, then flags (option key to value). Every problem found is
+// returned, joined, each wrapping ErrConfig and naming its place.
+// Unknown LITHAIR_* variables are not an error (tests and tools use the
+// prefix too); they come back in ignored.
+func ResolveConfig(path string, environ []string, flags map[string]string) (cfg Config, origins Origins, ignored []string, err error) {
+	cfg = DefaultConfig()
+	origins = Origins{}
+	for _, o := range Options() {
+		origins[o.Key] = "default"
+	}
+	var lines *keyLines
+	if path != "" {
+		if lines, err = cfg.loadFile(path, origins); err != nil {
+			return cfg, origins, nil, err
+		}
+	}
+	var errs []error
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "LITHAIR_") {
+			env[k] = v
+		}
+	}
+	known := map[string]bool{"LITHAIR_CONFIG": true}
+	for _, o := range Options() {
+		known[o.Env] = true
+		if v, ok := env[o.Env]; ok {
+			if serr := cfg.Set(o.Key, v); serr != nil {
+				errs = append(errs, &ConfigError{Where: o.Env, Key: o.Key, Reason: serr.Error()})
+				continue
+			}
+			origins[o.Key] = "env " + o.Env
+		}
+	}
+	for k := range env {
+		if !known[k] {
+			ignored = append(ignored, k)
+		}
+	}
+	sort.Strings(ignored)
+	keys := make([]string, 0, len(flags))
+	for k := range flags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		where := "flag --set " + k
+		if serr := cfg.Set(k, flags[k]); serr != nil {
+			errs = append(errs, &ConfigError{Where: where, Key: k, Reason: serr.Error()})
+			continue
+		}
+		origins[k] = "flag"
+	}
+	if len(errs) > 0 {
+		return cfg, origins, ignored, errors.Join(errs...)
+	}
+	if verr := cfg.Validate(); verr != nil {
+		return cfg, origins, ignored, placeErrors(verr, origins, path, lines)
+	}
+	return cfg, origins, ignored, nil
+}
+
+// placeErrors adds to each validation error the place its value came
+// from: the file and line, the variable or the flag.
+func placeErrors(err error, origins Origins, path string, lines *keyLines) error {
+	var out []error
+	for _, e := range unjoin(err) {
+		var ce *ConfigError
+		if errors.As(e, &ce) && ce.Where == "" && ce.Key != "" {
+			cp := *ce
+			switch o := origins[ce.Key]; {
+			case strings.HasPrefix(o, "env "):
+				cp.Where = strings.TrimPrefix(o, "env ")
+			case o == "flag":
+				cp.Where = "flag"
+			case o != "default" && lines != nil:
+				cp.Where = fmt.Sprintf("%s:%d", path, lines.line(ce.Key))
+			}
+			e = &cp
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// tomlLineErr is how BurntSushi/toml words a type mismatch: it carries
+// the line and key in its message only.
+var tomlLineErr = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+
+// loadFile decodes the file over c and records the origin of each key.
+func (c *Config) loadFile(path string, origins Origins) (*keyLines, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &ConfigError{Where: path, Reason: "cannot read the configuration file: " + unwrapPathErr(err)}
+	}
+	lines := scanKeyLines(string(src))
+	md, err := toml.Decode(string(src), c)
 	if err != nil {
 		var perr toml.ParseError
 		if errors.As(err, &perr) {
-			return fmt.Errorf("%s:%d: %s", path, perr.Position.Line, perr.Message)
+			return lines, &ConfigError{Where: fmt.Sprintf("%s:%d", path, perr.Position.Line), Key: perr.LastKey, Reason: perr.Message}
 		}
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if und := md.Undecoded(); len(und) > 0 {
-		keys := make([]string, len(und))
-		for i, k := range und {
-			keys[i] = k.String()
+		if m := tomlLineErr.FindStringSubmatch(err.Error()); m != nil {
+			reason := strings.Replace(m[3], "incompatible types: TOML value has type", "wrong type: the value is", 1)
+			reason = strings.Replace(reason, "; destination has type", ", the option wants", 1)
+			return lines, &ConfigError{Where: path + ":" + m[1], Key: m[2], Reason: reason}
 		}
-		return fmt.Errorf("%s: unknown option %s", path, strings.Join(keys, ", "))
+		return lines, &ConfigError{Where: path, Reason: err.Error()}
 	}
-	return c.Validate()
+	var errs []error
+	for _, k := range md.Undecoded() {
+		key := k.String()
+		// An unknown table reports the table and each of its keys: one
+		// message for the table is enough.
+		if len(k) > 1 && isUnknownTable(k[0]) {
+			continue
+		}
+		what := "unknown option"
+		if md.Type(k...) == "Hash" {
+			what = "unknown section"
+		}
+		errs = append(errs, &ConfigError{Where: fmt.Sprintf("%s:%d", path, lines.line(key)), Key: key, Reason: what + suggest(key)})
+	}
+	if len(errs) > 0 {
+		return lines, errors.Join(errs...)
+	}
+	for _, k := range md.Keys() {
+		if len(k) == 2 {
+			origins[k.String()] = fmt.Sprintf("%s:%d", path, lines.line(k.String()))
+		}
+	}
+	return lines, nil
 }
 
-// Validate reports the first impossible value.
-func (c *Config) Validate() error {
-	switch {
-	case c.HTTP.Listen == "":
-		return errors.New("config: http.listen is empty")
-	case c.HTTP.MaxBody <= 0:
-		return errors.New("config: http.max_body must be > 0")
-	case c.EventStore.Dir == "":
-		return errors.New("config: event_store.dir is empty")
-	case c.EventStore.SegmentSize < 1<<16:
-		return errors.New("config: event_store.segment_size must be at least 65536")
-	case c.EventStore.Sync != "always" && c.EventStore.Sync != "periodic":
-		return fmt.Errorf("config: event_store.sync must be \"always\" or \"periodic\", not %q", c.EventStore.Sync)
-	case c.EventStore.Sync == "periodic" && c.EventStore.SyncInterval.Duration <= 0:
-		return errors.New("config: event_store.sync_interval must be > 0 with sync = \"periodic\"")
-	case c.EventStore.SnapshotThreshold == 0:
-		return errors.New("config: event_store.snapshot_threshold must be > 0")
-	case c.Raft.NodeID == "":
-		return errors.New("config: raft.node_id is empty")
-	case c.Raft.ElectionTimeout.Duration < 10*time.Millisecond:
-		return errors.New("config: raft.election_timeout must be at least 10ms")
-	case c.Raft.MaxPayloadEntries < 1 || c.Raft.MaxPayloadEntries > 1024:
-		return errors.New("config: raft.max_payload_entries must be between 1 and 1024")
-	case c.Rules.Dir == "":
-		return errors.New("config: rules.dir is empty")
-	case c.Rules.CallTimeout.Duration <= 0:
-		return errors.New("config: rules.call_timeout must be > 0")
+func isUnknownTable(name string) bool {
+	for _, o := range Options() {
+		if strings.HasPrefix(o.Key, name+".") {
+			return false
+		}
+	}
+	return true
+}
+
+func unwrapPathErr(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// suggest names the closest known option or section to a misspelt key.
+func suggest(key string) string {
+	best, bestD := "", max(2, len(key)/3+1)
+	cands := map[string]bool{}
+	for _, o := range Options() {
+		cands[o.Key] = true
+		sec, _, _ := strings.Cut(o.Key, ".")
+		cands[sec] = true
+	}
+	for c := range cands {
+		if d := editDistance(key, c); d < bestD || (d == bestD && c < best) {
+			best, bestD = c, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %s?)", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+// keyLines maps "section.key" and "section" to the line that sets them.
+type keyLines struct{ m map[string]int }
+
+func (k *keyLines) line(key string) int {
+	if k == nil {
+		return 0
+	}
+	if n, ok := k.m[key]; ok {
+		return n
+	}
+	sec, _, _ := strings.Cut(key, ".")
+	return k.m[sec]
+}
+
+var (
+	tableLine = regexp.MustCompile(`^\s*\[\s*([A-Za-z0-9_\-."' ]+?)\s*\]`)
+	keyLine   = regexp.MustCompile(`^\s*([A-Za-z0-9_\-."']+(?:\s*\.\s*[A-Za-z0-9_\-"']+)*)\s*=`)
+)
+
+// scanKeyLines finds the line of each table header and key in a TOML
+// file. It understands what configs/lithair.toml uses: [section] headers,
+// key = value lines, and dotted keys; the decoder has already checked the
+// syntax, so a line it misreads only costs a line number.
+func scanKeyLines(src string) *keyLines {
+	k := &keyLines{m: map[string]int{}}
+	section := ""
+	inMulti := false
+	for i, ln := range strings.Split(src, "\n") {
+		if c := strings.Count(ln, `"""`) + strings.Count(ln, `'''`); c%2 == 1 {
+			inMulti = !inMulti
+			if !inMulti {
+				continue
+			}
+		}
+		if inMulti {
+			continue
+		}
+		if m := tableLine.FindStringSubmatch(ln); m != nil && !strings.HasPrefix(strings.TrimSpace(ln), "[[") {
+			section = cleanKey(m[1])
+			if _, seen := k.m[section]; !seen {
+				k.m[section] = i + 1
+			}
+			continue
+		}
+		if m := keyLine.FindStringSubmatch(ln); m != nil {
+			key := cleanKey(m[1])
+			if section != "" {
+				key = section + "." + key
+			}
+			if _, seen := k.m[key]; !seen {
+				k.m[key] = i + 1
+			}
+		}
+	}
+	return k
+}
+
+func cleanKey(s string) string {
+	parts := strings.Split(s, ".")
+	for i, p := range parts {
+		parts[i] = strings.Trim(strings.TrimSpace(p), `"'`)
+	}
+	return strings.Join(parts, ".")
+}
+
+// LoadConfigFile applies the TOML file at path over c and validates the
+// result. Unknown keys are an error: a misspelt option must not be
+// silently ignored. Errors name the file and line.
+func (c *Config) LoadConfigFile(path string) error {
+	origins := Origins{}
+	lines, err := c.loadFile(path, origins)
+	if err != nil {
+		return err
+	}
+	if verr := c.Validate(); verr != nil {
+		return placeErrors(verr, origins, path, lines)
 	}
 	return nil
+}
+
+// Validate reports every impossible value, joined, each a *ConfigError.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &ConfigError{Key: key, Reason: fmt.Sprintf(format, args...)})
+	}
+	if c.HTTP.Listen == "" {
+		bad("http.listen", "is empty")
+	} else if _, port, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+		bad("http.listen", "%q is not HOST:PORT (for example 127.0.0.1:8080 or :8080)", c.HTTP.Listen)
+	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		bad("http.listen", "port %q is not a number from 0 to 65535", port)
+	}
+	if c.HTTP.RequestTimeout.Duration <= 0 {
+		bad("http.request_timeout", "must be > 0")
+	}
+	if c.HTTP.MaxBody <= 0 {
+		bad("http.max_body", "must be > 0")
+	}
+	if c.HTTP.ShutdownTimeout.Duration <= 0 {
+		bad("http.shutdown_timeout", "must be > 0")
+	}
+	if c.EventStore.Dir == "" {
+		bad("event_store.dir", "is empty")
+	}
+	if c.EventStore.SegmentSize < 1<<16 || c.EventStore.SegmentSize > 1<<30 {
+		bad("event_store.segment_size", "must be between 65536 and 1073741824 bytes, not %d", c.EventStore.SegmentSize)
+	}
+	if c.EventStore.Sync != "always" && c.EventStore.Sync != "periodic" {
+		bad("event_store.sync", "must be \"always\" or \"periodic\", not %q", c.EventStore.Sync)
+	}
+	if c.EventStore.Sync == "periodic" && c.EventStore.SyncInterval.Duration <= 0 {
+		bad("event_store.sync_interval", "must be > 0 with sync = \"periodic\"")
+	}
+	if c.EventStore.SnapshotThreshold == 0 {
+		bad("event_store.snapshot_threshold", "must be > 0")
+	}
+	if c.EventStore.Retention.Duration < 0 {
+		bad("event_store.retention", "must be >= 0 (0s keeps history forever)")
+	}
+	if c.Raft.NodeID == "" {
+		bad("raft.node_id", "is empty")
+	}
+	if c.Raft.ElectionTimeout.Duration < 10*time.Millisecond {
+		bad("raft.election_timeout", "must be at least 10ms")
+	}
+	if c.Raft.HeartbeatInterval.Duration <= 0 {
+		bad("raft.heartbeat_interval", "must be > 0")
+	} else if c.Raft.HeartbeatInterval.Duration >= c.Raft.ElectionTimeout.Duration && c.Raft.ElectionTimeout.Duration >= 10*time.Millisecond {
+		bad("raft.heartbeat_interval", "must be shorter than raft.election_timeout (%s)", c.Raft.ElectionTimeout.Duration)
+	}
+	if c.Raft.MaxPayloadEntries < 1 || c.Raft.MaxPayloadEntries > 1024 {
+		bad("raft.max_payload_entries", "must be between 1 and 1024")
+	}
+	if c.Rules.Dir == "" {
+		bad("rules.dir", "is empty")
+	}
+	if c.Rules.CallTimeout.Duration <= 0 {
+		bad("rules.call_timeout", "must be > 0")
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.Log.Level)); err != nil {
+		bad("log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
+	}
+	if c.Log.Format != "json" && c.Log.Format != "text" {
+		bad("log.format", "must be \"json\" or \"text\", not %q", c.Log.Format)
+	}
+	if c.Log.SampleRate < 0 || c.Log.SampleRate > 1 {
+		bad("log.sample_rate", "must be between 0 and 1")
+	}
+	return errors.Join(errs...)
+}
+
+// WriteTOML prints the configuration as a TOML file, each value followed
+// by where it came from when origins is not nil.
+func (c *Config) WriteTOML(w io.Writer, origins Origins) error {
+	var b strings.Builder
+	section := ""
+	for _, o := range Options() {
+		sec, key, _ := strings.Cut(o.Key, ".")
+		if sec != section {
+			if section != "" {
+				b.WriteString("\n")
+			}
+			fmt.Fprintf(&b, "[%s]\n", sec)
+			section = sec
+		}
+		line := fmt.Sprintf("%s = %s", key, c.Value(o.Key))
+		if origins != nil {
+			line = fmt.Sprintf("%-40s # %s", line, origins[o.Key])
+		}
+		b.WriteString(line + "\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
