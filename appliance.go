@@ -250,10 +250,13 @@ func (a *Appliance) becomeReady(lastAtOpen uint64, diskRules *rules.Set) {
 		}
 		a.ready.Store(true)
 		close(a.readyCh)
-		// Restoring and replaying left garbage as large as the state
-		// itself; hand it back to the system now rather than whenever the
-		// heap next doubles.
-		go debug.FreeOSMemory()
+		// Restoring and replaying left garbage; once the indexes are built,
+		// hand it back to the system rather than whenever the heap next
+		// doubles.
+		go func() {
+			a.state.WaitForIndexes()
+			debug.FreeOSMemory()
+		}()
 		a.logger.Info("ready", "applied_index", a.state.AppliedIndex(), "rules_version", a.fsm.Rules().Version,
 			"replayed_entries", a.state.AppliedIndex()-a.restoredAt)
 		return

@@ -74,6 +74,7 @@ const maxID = "\xff"
 // query sorts by an indexed field or filters on one, and the records in
 // id order otherwise, examining at most MaxScan records.
 func (s *State) List(q Query) (Page, error) {
+	s.waitForIndexes(q.Model)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if q.MaxScan <= 0 {

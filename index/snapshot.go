@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"sort"
 	"unsafe"
 
@@ -30,8 +31,12 @@ type viewTable struct {
 
 // View freezes the current state.
 func (s *State) View() *View {
+	s.waitForIndexes("")
 	s.mu.Lock() // Clone marks the source tree copy-on-write: a write.
 	defer s.mu.Unlock()
+	for _, t := range s.tables {
+		t.finishBuildLocked()
+	}
 	v := &View{Applied: s.applied, tables: make(map[string]viewTable, len(s.tables)),
 		audit:  s.audit[:len(s.audit):len(s.audit)],
 		actors: s.actors.list[:len(s.actors.list):len(s.actors.list)],
@@ -317,6 +322,10 @@ func (d *decoder) record() *Record {
 // caller can verify what follows the encoding. If the encoding or check
 // fails, the state is left as it was.
 func (s *State) Restore(r io.Reader, specs []ModelSpec, check func(rest io.Reader) error) error {
+	// Nearly everything a restore allocates stays live, so collecting
+	// while it grows the heap only marks the same records again and again
+	// (a second of CPU for a million records). Collection resumes after.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	br := bufio.NewReaderSize(r, 1<<16)
 	d := &decoder{br: br, h: xxhash.New(), pending: make([]byte, 0, 4096)}
 	if magic := d.bytes(); d.err == nil && string(magic) != stateMagic {
@@ -327,22 +336,32 @@ func (s *State) Restore(r io.Reader, specs []ModelSpec, check func(rest io.Reade
 		fresh.specs[sp.Name] = sp
 	}
 	fresh.applied = d.uint()
+	// The secondary indexes fill on their own goroutines while the
+	// snapshot is decoded, and finish after Restore returns if they must.
+	builders := map[*table]*builder{}
+	defer func() {
+		for _, b := range builders {
+			b.wait() // a failed restore must not leave builders behind
+		}
+	}()
 	for n := d.count(); n > 0 && d.err == nil; n-- {
 		name := string(d.bytes())
 		t := newTable()
-		fresh.reindexLocked(name, t) // empty: sets up the indexes to fill
+		t.setupIndexes(fresh.specs[name])
 		b := t.startBuild()
 		batch := make([]*Record, 0, buildBatch)
 		for k := d.count(); k > 0 && d.err == nil; k-- {
 			r := d.record()
 			t.byID.ReplaceOrInsert(r)
+			t.addUnique(r)
 			if batch = append(batch, r); len(batch) == buildBatch {
 				b.add(batch)
 				batch = make([]*Record, 0, buildBatch)
 			}
 		}
 		b.add(batch)
-		b.finish()
+		b.close()
+		builders[t] = b
 		for k := d.count(); k > 0 && d.err == nil; k-- {
 			t.tombs.ReplaceOrInsert(d.record())
 		}
@@ -383,6 +402,13 @@ func (s *State) Restore(r io.Reader, specs []ModelSpec, check func(rest io.Reade
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for _, t := range s.tables {
+		t.finishBuildLocked()
+	}
 	s.tables, s.specs, s.audit, s.actors, s.models, s.applied = fresh.tables, fresh.specs, fresh.audit, fresh.actors, fresh.models, fresh.applied
+	for t, b := range builders {
+		s.buildInBackground(t, b)
+	}
+	builders = nil
 	return nil
 }

@@ -47,6 +47,9 @@ type table struct {
 	// watched is every field an index or a unique map needs, so Apply
 	// decodes only those members.
 	watched map[string]struct{}
+	// build is set while the secondary indexes are filled in the
+	// background after a restore; see finishBuildLocked.
+	build *backgroundBuild
 }
 
 func lessByID(a, b *Record) bool { return a.ID < b.ID }
@@ -83,7 +86,28 @@ func sameIndexes(a, b ModelSpec) bool {
 
 // reindexLocked rebuilds a table's unique maps and secondary indexes.
 func (s *State) reindexLocked(model string, t *table) {
-	sp := s.specs[model]
+	t.finishBuildLocked()
+	t.setupIndexes(s.specs[model])
+	if len(t.watched) == 0 {
+		return
+	}
+	b := t.startBuild()
+	batch := make([]*Record, 0, buildBatch)
+	t.byID.Ascend(func(r *Record) bool {
+		t.addUnique(r)
+		if batch = append(batch, r); len(batch) == buildBatch {
+			b.add(batch)
+			batch = make([]*Record, 0, buildBatch)
+		}
+		return true
+	})
+	b.add(batch)
+	b.close()
+	b.wait()
+}
+
+// setupIndexes makes empty unique maps and secondary indexes for sp.
+func (t *table) setupIndexes(sp ModelSpec) {
 	t.unique = map[string]map[Key]string{}
 	t.indexes = map[string]*btree.BTreeG[entry]{}
 	t.watched = map[string]struct{}{}
@@ -97,20 +121,16 @@ func (s *State) reindexLocked(model string, t *table) {
 		}
 		t.watched[f] = struct{}{}
 	}
-	if len(t.watched) == 0 {
-		return
-	}
-	b := t.startBuild()
-	batch := make([]*Record, 0, buildBatch)
-	t.byID.Ascend(func(r *Record) bool {
-		if batch = append(batch, r); len(batch) == buildBatch {
-			b.add(batch)
-			batch = make([]*Record, 0, buildBatch)
+}
+
+// addUnique enters a record's unique values. Unique maps are always
+// complete: Apply checks them, so they are never built in the background.
+func (t *table) addUnique(r *Record) {
+	for f, m := range t.unique {
+		if k, ok := fieldKey(r.fieldBytes(), f); ok {
+			m[k] = r.ID
 		}
-		return true
-	})
-	b.add(batch)
-	b.finish()
+	}
 }
 
 // AppliedIndex is the log index of the last command applied.
@@ -275,7 +295,7 @@ func (t *table) checkUnique(vals map[string]any, self string) error {
 func (t *table) indexLocked(r *Record, vals map[string]any) {
 	for f, tree := range t.indexes {
 		if k, ok := KeyOf(vals[f]); ok {
-			tree.ReplaceOrInsert(entry{k, r})
+			t.treeOpLocked(f, tree, entry{k, r}, true)
 			if m := t.unique[f]; m != nil {
 				m[k] = r.ID
 			}
@@ -286,10 +306,24 @@ func (t *table) indexLocked(r *Record, vals map[string]any) {
 func (t *table) unindexLocked(r *Record, vals map[string]any) {
 	for f, tree := range t.indexes {
 		if k, ok := KeyOf(vals[f]); ok {
-			tree.Delete(entry{k, r})
+			t.treeOpLocked(f, tree, entry{k, r}, false)
 			if m := t.unique[f]; m != nil && m[k] == r.ID {
 				delete(m, k)
 			}
 		}
+	}
+}
+
+// treeOpLocked inserts or deletes an index entry, or queues it while the
+// index is still being built in the background.
+func (t *table) treeOpLocked(field string, tree *btree.BTreeG[entry], e entry, insert bool) {
+	if t.build != nil {
+		t.build.pending = append(t.build.pending, treeOp{field, e, insert})
+		return
+	}
+	if insert {
+		tree.ReplaceOrInsert(e)
+	} else {
+		tree.Delete(e)
 	}
 }

@@ -22,12 +22,17 @@ type Server struct {
 
 // New returns a Server for app.
 func New(app *lithair.Appliance, logger *slog.Logger) *Server {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	s := &Server{app: app, logger: logger, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /api/_rules", s.ready(s.rulesInfo))
 	s.mux.HandleFunc("GET /api/_audit", s.ready(s.audit))
 	s.mux.HandleFunc("POST /api/_snapshot", s.ready(s.snapshot))
+	s.mux.HandleFunc("GET /api/_backup", s.ready(s.backup))
+	s.mux.HandleFunc("GET /api/_state/hash", s.ready(s.stateHash))
 	s.mux.HandleFunc("POST /api/_rules/reload", s.ready(s.reloadRules))
 	s.mux.HandleFunc("GET /api/_projections/", s.ready(s.projections))
 	s.mux.HandleFunc("GET /api/_projections", s.ready(s.projections))
