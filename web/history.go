@@ -150,7 +150,7 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
 		}
 		user := c.Actor
 		if user == "" {
-			user = "anonymous"
+			user = anonymous
 		}
 		if aq.Actor != "" && c.Actor != aq.Actor {
 			continue // entries of one record come without their actor

@@ -19,6 +19,10 @@ import (
 	"github.com/lithair/lithair/rules"
 )
 
+// anonymous is the actor of writes until authentication lands: the audit
+// trail shows it as the user, and ?user=anonymous finds those writes.
+const anonymous = "anonymous"
+
 // retriesOnRace bounds how often an unconditional update is re-read and
 // re-validated when another writer changed the record in between.
 const retriesOnRace = 5
@@ -50,7 +54,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, m *rules.Model) 
 		writeError(w, errorf(http.StatusInternalServerError, "internal", "no id could be generated"))
 		return
 	}
-	c := &event.Command{Op: event.OpCreate, Model: m.Name, ID: id.String(), Fields: fields, Time: time.Now().UnixNano()}
+	c := &event.Command{Op: event.OpCreate, Model: m.Name, ID: id.String(), Fields: fields, Actor: anonymous, Time: time.Now().UnixNano()}
 	rec, err := s.app.Propose(r.Context(), c)
 	if err != nil {
 		writeError(w, s.proposeError(err))
@@ -109,7 +113,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, m *rules.Model, 
 			writeError(w, aerr)
 			return
 		}
-		c := &event.Command{Op: event.OpUpdate, Model: m.Name, ID: id, Expected: old.Version, Fields: fields, Time: time.Now().UnixNano()}
+		c := &event.Command{Op: event.OpUpdate, Model: m.Name, ID: id, Expected: old.Version, Fields: fields, Actor: anonymous, Time: time.Now().UnixNano()}
 		rec, err := s.app.Propose(r.Context(), c)
 		var ref *event.Refusal
 		if !conditional && attempt < retriesOnRace && errors.As(err, &ref) && ref.Code == event.CodeVersionMismatch {
@@ -130,7 +134,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, m *rules.Model, 
 		writeError(w, aerr)
 		return
 	}
-	c := &event.Command{Op: event.OpDelete, Model: m.Name, ID: id, Expected: expected, Time: time.Now().UnixNano()}
+	c := &event.Command{Op: event.OpDelete, Model: m.Name, ID: id, Expected: expected, Actor: anonymous, Time: time.Now().UnixNano()}
 	if _, err := s.app.Propose(r.Context(), c); err != nil {
 		writeError(w, s.proposeError(err))
 		return

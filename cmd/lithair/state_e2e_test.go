@@ -171,6 +171,12 @@ func TestHistoryTimeTravelAndAudit(t *testing.T) {
 	if total != 13 {
 		t.Fatalf("audit entries: %d, want 13", total)
 	}
+	if a := decode[audit](t, n.must("GET", "/api/_audit?model=Product&user=anonymous&limit=3", "")); len(a.Items) != 3 || a.Items[0].User != "anonymous" {
+		t.Fatalf("audit by user: %+v", a.Items)
+	}
+	if a := decode[audit](t, n.must("GET", "/api/_audit?model=Product&user=bob", "")); len(a.Items) != 0 {
+		t.Fatalf("audit of a user who wrote nothing: %+v", a.Items)
+	}
 	// Categories are not audited.
 	n.must("POST", "/api/categories", `{"name":"Desks"}`)
 	if a := decode[audit](t, n.must("GET", "/api/_audit?model=Category", "")); len(a.Items) != 0 {
