@@ -78,6 +78,18 @@
 // and creates the next segment (header, fsync, directory fsync). Entries are
 // only ever written into a segment whose header is already durable.
 //
+// # Preallocation
+//
+// The active segment is preallocated (fallocate) to SegmentSize + 1 MiB of
+// zeros when it is created, and again at Open: with the file's size fixed,
+// the fdatasync that acknowledges an append flushes data only, not a new
+// size through the file system's journal, which makes each acknowledgement
+// markedly cheaper. Recovery treats zeros after the last whole frame of the
+// active segment as free space (a sector that never reached the disk reads
+// as zeros too, and is the same: nothing acknowledged was there). Sealing
+// truncates the file to end with its trailer. File systems without
+// fallocate simply grow the file.
+//
 // # Open, and what recovery does
 //
 // Open reads only the header and trailer of each sealed segment, so it is
@@ -87,8 +99,8 @@
 //
 // The last segment is read whole and every frame is checked in order. At
 // the first frame that is cut short, fails its checksum, has the wrong
-// index or is garbage (zeros left by preallocation, a torn sector), recovery
-// must decide: torn tail or damage? The synced field settles it. Every
+// index or is garbage (a torn sector), recovery must decide: torn tail or
+// damage? (Zeros alone are not damage: see Preallocation below.) The synced field settles it. Every
 // frame records how many bytes of its segment were already fsync'd when it
 // was written, and a torn write can only damage bytes after that point. So
 // recovery looks beyond the bad offset for any valid frame whose synced

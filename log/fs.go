@@ -39,6 +39,27 @@ type File interface {
 	Close() error
 }
 
+// preallocator is a File that can reserve space ahead of the writes:
+// once a segment's size is fixed, an fdatasync after an append has only
+// data to flush, not a new file size through the file system's journal.
+type preallocator interface {
+	Preallocate(size int64) error
+}
+
+// preallocate grows f to size (zero-filled) when f supports it and is
+// smaller; other files are left alone, since the space is only an
+// optimization.
+func preallocate(f File, size int64) error {
+	p, ok := f.(preallocator)
+	if !ok || size <= 0 {
+		return nil
+	}
+	if cur, err := f.Size(); err != nil || cur >= size {
+		return err
+	}
+	return p.Preallocate(size)
+}
+
 // OSFS is the real file system.
 type OSFS struct{}
 
@@ -95,6 +116,11 @@ type osFile struct {
 
 // Sync uses fdatasync: the log never depends on mtime, and fdatasync still
 // flushes a changed file size, so it is as safe as fsync here and cheaper.
+// Preallocate allocates the file's blocks up to size and sets its size.
+func (f *osFile) Preallocate(size int64) error {
+	return unix.Fallocate(f.fd, 0, 0, size)
+}
+
 func (f *osFile) Sync() error {
 	for {
 		err := unix.Fdatasync(f.fd)

@@ -126,6 +126,18 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, err
 	}
 	l.archived = l.countArchive()
+	// A segment preallocated before this version, or trimmed by a torn
+	// tail, gets its space back so appends keep a fixed file size.
+	if a := l.activeLocked(); a != nil {
+		if err := preallocate(a.file, l.preallocSize()); err != nil {
+			st.closeAll()
+			return nil, fmt.Errorf("log: preallocate %s: %w", a.name, err)
+		}
+		if err := a.file.Sync(); err != nil {
+			st.closeAll()
+			return nil, fmt.Errorf("log: sync %s: %w", a.name, err)
+		}
+	}
 	if opts.Sync == SyncPeriodic {
 		l.stopSync, l.syncDone = make(chan struct{}), make(chan struct{})
 		go l.syncLoop()
@@ -187,6 +199,10 @@ func (l *Log) activeLocked() *segment {
 	}
 	return nil
 }
+
+// preallocSize is the size an active segment is preallocated to: room for
+// a full segment and the batch that pushes it past SegmentSize.
+func (l *Log) preallocSize() int64 { return l.opts.SegmentSize + 1<<20 }
 
 // FirstIndex returns the first index in the log, 0 when it is empty.
 func (l *Log) FirstIndex() uint64 {

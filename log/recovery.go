@@ -249,6 +249,13 @@ func loadSegment(s *segment, isLast, repair bool, st *dirState) error {
 			return corruptf(s.name, int64(len(b)), "sealed segment has no index frame and trailer")
 		}
 	}
+	if r.bad >= 0 && isLast && !r.sealed && allZero(b[r.end:]) {
+		// Zeros after the last frame are the active segment's
+		// preallocated space (or writes that never reached the disk,
+		// which is the same): free space, written over by the next
+		// append, not a tail to truncate.
+		r.bad = -1
+	}
 	if r.bad >= 0 {
 		if o := durableAfter(b, r.bad); o >= 0 {
 			return corruptf(s.name, r.bad, "%s, but the frame at offset %d proves it was synced", r.reason, o)
@@ -346,4 +353,14 @@ func Verify(dir string, fsys FS) (Report, error) {
 	n, err := verifyArchive(fsys, dir)
 	rep.Archived = n
 	return rep, err
+}
+
+// allZero reports whether b holds only zero bytes.
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -249,7 +249,11 @@ func TestVerifyReportsTornTail(t *testing.T) {
 	fsys, segs := buildLog(t)
 	active := segs[len(segs)-1]
 	img, _, _ := frames(t, fsys, active)
-	setFile(t, fsys, active, append(img, make([]byte, 100)...))
+	torn := make([]byte, 100)
+	for i := range torn {
+		torn[i] = 0xab
+	}
+	setFile(t, fsys, active, append(img, torn...))
 	rep, err := Verify(testDir, fsys)
 	check.NoError(t, err)
 	check.Equal(t, int64(100), rep.TornBytes)
@@ -257,6 +261,27 @@ func TestVerifyReportsTornTail(t *testing.T) {
 	again, err := fsys.ReadFile(path.Join(testDir, active))
 	check.NoError(t, err)
 	check.Equal(t, len(img)+100, len(again), "Verify must not repair")
+}
+
+// Zeros after the last frame of the active segment are its preallocated
+// space: not torn, kept, and written over by the next append.
+func TestPreallocatedSpaceIsNotATornTail(t *testing.T) {
+	fsys, segs := buildLog(t)
+	active := segs[len(segs)-1]
+	img, _, _ := frames(t, fsys, active)
+	setFile(t, fsys, active, append(img, make([]byte, 4096)...))
+	rep, err := Verify(testDir, fsys)
+	check.NoError(t, err)
+	check.Equal(t, int64(0), rep.TornBytes)
+	l := mustOpen(t, fsys, Options{})
+	check.NoError(t, l.Append([]Entry{{Index: 61, Data: []byte("after the zeros")}}))
+	check.NoError(t, l.Close())
+	l = mustOpen(t, fsys, Options{})
+	got, err := l.Read(61)
+	check.NoError(t, err)
+	check.Equal(t, "after the zeros", string(got))
+	check.Equal(t, uint64(61), l.LastIndex())
+	check.NoError(t, l.Close())
 }
 
 func TestInterruptedFrontTruncation(t *testing.T) {

@@ -55,8 +55,10 @@ func corruptf(name string, off int64, format string, args ...any) error {
 // createSegment creates an empty segment with the given base index, makes
 // its header and its directory entry durable, and returns it. Entries are
 // only ever appended to a segment whose header is already synced, which is
-// what lets recovery throw away a segment with a torn header.
-func createSegment(fsys FS, dir string, base uint64) (*segment, error) {
+// what lets recovery throw away a segment with a torn header. The file is
+// preallocated to prealloc bytes of zeros where the file system can: the
+// zeros after the last frame are free space to recovery, not a torn tail.
+func createSegment(fsys FS, dir string, base uint64, prealloc int64) (*segment, error) {
 	name := segmentName(base, base)
 	f, err := fsys.OpenFile(filepath.Join(dir, name), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -64,6 +66,10 @@ func createSegment(fsys FS, dir string, base uint64) (*segment, error) {
 	}
 	hdr := encodeSegmentHeader(base)
 	if _, err := f.WriteAt(hdr, 0); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := preallocate(f, prealloc); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -85,6 +91,11 @@ func (s *segment) seal(synced int64) (indexOff, size int64, err error) {
 	buf := appendFrame(nil, KindIndex, s.base, uint64(synced), encodeIndex(s.offsets))
 	buf = append(buf, encodeTrailer(s.size, s.last)...)
 	if _, err := s.file.WriteAt(buf, s.size); err != nil {
+		return 0, 0, err
+	}
+	// The trailer must end the file: drop what is left of the
+	// preallocated space.
+	if err := s.file.Truncate(s.size + int64(len(buf))); err != nil {
 		return 0, 0, err
 	}
 	if err := s.file.Sync(); err != nil {

@@ -37,27 +37,61 @@ func (l *Log) Append(entries []Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
+	p, err := l.Queue(entries)
+	if err != nil {
+		return err
+	}
+	return p.Wait()
+}
+
+// Pending is a batch queued by Queue; Wait tells when it is durable.
+type Pending struct {
+	l *Log
+	b *batch
+}
+
+// Wait returns once the batch is written and, under SyncAlways, fsync'd,
+// or the write failed (then the log is broken). Under SyncPeriodic it
+// returns after the write.
+func (p *Pending) Wait() error {
+	if p.b == nil {
+		return nil
+	}
+	return p.l.wait(p.b)
+}
+
+// Queue checks entries and queues them for the next write round, as
+// Append does, but returns before they are durable. A caller that gives
+// out indexes itself can hold its own lock over "take the next indexes and
+// Queue" and Wait outside it: concurrent appenders then still share one
+// write and one fsync per round, in index order. The batch is durable only
+// once Wait returns nil; nothing may be acknowledged before, and the
+// entries' Data must not change until then.
+func (l *Log) Queue(entries []Entry) (*Pending, error) {
+	if len(entries) == 0 {
+		return &Pending{l: l}, nil
+	}
 	size := 0
 	for i, e := range entries {
 		if e.Index == 0 {
-			return fmt.Errorf("%w: index 0 is reserved for an empty log", ErrOutOfOrder)
+			return nil, fmt.Errorf("%w: index 0 is reserved for an empty log", ErrOutOfOrder)
 		}
 		if i > 0 && e.Index != entries[i-1].Index+1 {
-			return fmt.Errorf("%w: entry %d follows %d in one batch", ErrOutOfOrder, e.Index, entries[i-1].Index)
+			return nil, fmt.Errorf("%w: entry %d follows %d in one batch", ErrOutOfOrder, e.Index, entries[i-1].Index)
 		}
 		if len(e.Data) > MaxEntrySize {
-			return fmt.Errorf("%w: entry %d has %d bytes, the limit is %d", ErrTooLarge, e.Index, len(e.Data), MaxEntrySize)
+			return nil, fmt.Errorf("%w: entry %d has %d bytes, the limit is %d", ErrTooLarge, e.Index, len(e.Data), MaxEntrySize)
 		}
 		size += encodedFrameSize(len(e.Data))
 	}
 	if size > maxBatchBytes {
-		return fmt.Errorf("%w: batch of %d bytes, the limit is %d", ErrTooLarge, size, maxBatchBytes)
+		return nil, fmt.Errorf("%w: batch of %d bytes, the limit is %d", ErrTooLarge, size, maxBatchBytes)
 	}
 	b, err := l.enqueue(entries, size)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return l.wait(b)
+	return &Pending{l: l, b: b}, nil
 }
 
 // enqueue checks a batch against the accepted index and queues it.
@@ -198,7 +232,7 @@ func (l *Log) writeBatchesLocked(bs []*batch) error {
 			s.sealed, s.indexOff, s.size, s.synced = true, idxOff, size, size
 			l.mu.Unlock()
 		}
-		ns, err := createSegment(l.fs, l.dir, bs[0].firstIndex())
+		ns, err := createSegment(l.fs, l.dir, bs[0].firstIndex(), l.preallocSize())
 		l.mu.Lock()
 		if err != nil {
 			l.breakLocked(fmt.Errorf("create segment: %w", err))

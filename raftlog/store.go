@@ -74,6 +74,18 @@ func (s *LogStore) StoreLogs(logs []*raft.Log) error {
 	return s.log.Append(entries)
 }
 
+// QueueLogs queues a batch like StoreLogs but returns before it is
+// durable: the batch is stored once Wait on the result returns nil. Raft
+// itself calls StoreLogs from one goroutine; QueueLogs is for writers that
+// hand out indexes under their own lock and want to share the fsync.
+func (s *LogStore) QueueLogs(logs []*raft.Log) (*wal.Pending, error) {
+	entries := make([]wal.Entry, len(logs))
+	for i, l := range logs {
+		entries[i] = wal.Entry{Index: l.Index, Data: encodeEntry(l)}
+	}
+	return s.log.Queue(entries)
+}
+
 // DeleteRange removes [min, max]. Raft uses it two ways: a prefix after a
 // snapshot (compaction) and a suffix when a follower's tail conflicts.
 func (s *LogStore) DeleteRange(lo, hi uint64) error {
