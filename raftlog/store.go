@@ -67,11 +67,11 @@ func (s *LogStore) StoreLog(l *raft.Log) error { return s.StoreLogs([]*raft.Log{
 
 // StoreLogs stores a batch as one append: one write, one fsync.
 func (s *LogStore) StoreLogs(logs []*raft.Log) error {
-	entries := make([]wal.Entry, len(logs))
-	for i, l := range logs {
-		entries[i] = wal.Entry{Index: l.Index, Data: encodeEntry(l)}
+	p, err := s.QueueLogs(logs)
+	if err != nil {
+		return err
 	}
-	return s.log.Append(entries)
+	return p.Wait()
 }
 
 // QueueLogs queues a batch like StoreLogs but returns before it is
@@ -79,9 +79,18 @@ func (s *LogStore) StoreLogs(logs []*raft.Log) error {
 // itself calls StoreLogs from one goroutine; QueueLogs is for writers that
 // hand out indexes under their own lock and want to share the fsync.
 func (s *LogStore) QueueLogs(logs []*raft.Log) (*wal.Pending, error) {
+	// One buffer for the whole batch: raft hands over up to
+	// MaxAppendEntries entries at a time, and an allocation each adds up.
+	size := 0
+	for _, l := range logs {
+		size += maxEntryOverhead + len(l.Data) + len(l.Extensions)
+	}
+	buf := make([]byte, 0, size)
 	entries := make([]wal.Entry, len(logs))
 	for i, l := range logs {
-		entries[i] = wal.Entry{Index: l.Index, Data: encodeEntry(l)}
+		start := len(buf)
+		buf = appendEntry(buf, l)
+		entries[i] = wal.Entry{Index: l.Index, Data: buf[start:len(buf):len(buf)]}
 	}
 	return s.log.Queue(entries)
 }
@@ -119,13 +128,17 @@ func (s *LogStore) DeleteRange(lo, hi uint64) error {
 	return fmt.Errorf("raftlog: cannot delete [%d, %d] from the middle of the log [%d, %d]", lo, hi, first, last)
 }
 
-// An entry's encoding: term, type, appended-at, then the data and the
-// extensions, each with a uvarint length. The index is the log's own.
+// maxEntryOverhead bounds what an entry's encoding adds to its data and
+// extensions: four varints and the type byte.
+const maxEntryOverhead = 4*binary.MaxVarintLen64 + 1
+
+// appendEntry appends the encoding of l to b: term, type, appended-at,
+// then the data and the extensions, each with a uvarint length. The index
+// is the log's own.
 //
 //	term uvarint | type byte | appended_at varint (unix ns) |
 //	len(data) uvarint | data | len(ext) uvarint | ext
-func encodeEntry(l *raft.Log) []byte {
-	b := make([]byte, 0, len(l.Data)+len(l.Extensions)+32)
+func appendEntry(b []byte, l *raft.Log) []byte {
 	b = binary.AppendUvarint(b, l.Term)
 	b = append(b, byte(l.Type))
 	var at int64
