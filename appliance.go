@@ -317,14 +317,16 @@ func (a *Appliance) Propose(ctx context.Context, c *event.Command) (*index.Recor
 	if !a.ready.Load() {
 		return nil, ErrNotReady
 	}
+	return a.propose(ctx, c)
+}
+
+// propose commits c through Raft, waiting until ctx's deadline, or the
+// configured request timeout when ctx has none.
+func (a *Appliance) propose(ctx context.Context, c *event.Command) (*index.Record, error) {
 	timeout := a.cfg.HTTP.RequestTimeout.Duration
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	return a.propose(c, timeout)
-}
-
-func (a *Appliance) propose(c *event.Command, timeout time.Duration) (*index.Record, error) {
 	data, err := c.Encode()
 	if err != nil {
 		return nil, err

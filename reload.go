@@ -117,11 +117,7 @@ func (a *Appliance) deployRules(ctx context.Context, set *rules.Set) error {
 	for _, f := range set.Files {
 		c.Rules = append(c.Rules, event.RuleFile{Name: f.Name, Source: f.Source})
 	}
-	timeout := a.cfg.HTTP.RequestTimeout.Duration
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-	}
-	_, err := a.propose(c, timeout)
+	_, err := a.propose(ctx, c)
 	return err
 }
 

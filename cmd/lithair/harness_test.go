@@ -65,8 +65,30 @@ var servingLine = regexp.MustCompile(`serving (http://[^/ ]+)/`)
 // the example rules, and waits until it answers /readyz.
 func startNode(t *testing.T, dataDir string, extra ...string) *node {
 	t.Helper()
+	n := startWithEnv(t, dataDir, nil, extra...)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(n.baseURL + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return n
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lithair not ready after 30s:\n%s", n.logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// startWithEnv runs `lithair serve` with extra environment and returns
+// as soon as the process prints its URL, without waiting for /readyz.
+func startWithEnv(t *testing.T, dataDir string, env []string, extra ...string) *node {
+	t.Helper()
 	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data", dataDir, "--rules", "../../configs/rules"}, extra...)
 	cmd := exec.Command(lithairBinary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +115,7 @@ func startNode(t *testing.T, dataDir string, extra ...string) *node {
 		}
 	}()
 	go func() { cmd.Wait(); close(n.exited) }()
-	t.Cleanup(func() { n.kill() })
+	t.Cleanup(n.kill)
 	select {
 	case n.baseURL = <-urlCh:
 	case <-n.exited:
@@ -101,20 +123,7 @@ func startNode(t *testing.T, dataDir string, extra ...string) *node {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("lithair did not print its URL in 30s:\n%s", n.logs())
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(n.baseURL + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return n
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("lithair not ready after 30s:\n%s", n.logs())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return n
 }
 
 type lockedWriter struct {

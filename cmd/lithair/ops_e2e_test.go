@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -407,47 +406,4 @@ func TestLogDumpAndVerify(t *testing.T) {
 	if code != exitFailure || !strings.Contains(out, "DAMAGED") || !strings.Contains(out, filepath.Base(segs[0])) {
 		t.Fatalf("log verify of a damaged segment: %d %s", code, out)
 	}
-}
-
-// startWithEnv runs `lithair serve` with extra environment and returns
-// as soon as the process prints its URL, without waiting for /readyz.
-func startWithEnv(t *testing.T, dataDir string, env []string, extra ...string) *node {
-	t.Helper()
-	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data", dataDir, "--rules", "../../configs/rules"}, extra...)
-	cmd := exec.Command(lithairBinary(t), args...)
-	cmd.Env = append(os.Environ(), env...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := &node{t: t, cmd: cmd, dir: dataDir, output: &bytes.Buffer{}, mu: &sync.Mutex{}, exited: make(chan struct{})}
-	cmd.Stderr = &lockedWriter{n.mu, n.output}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	urlCh := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			n.mu.Lock()
-			n.output.WriteString(sc.Text() + "\n")
-			n.mu.Unlock()
-			if m := servingLine.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case urlCh <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
-	go func() { cmd.Wait(); close(n.exited) }()
-	t.Cleanup(n.kill)
-	select {
-	case n.baseURL = <-urlCh:
-	case <-n.exited:
-		t.Fatalf("lithair exited before serving:\n%s", n.logs())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("no URL in 30s:\n%s", n.logs())
-	}
-	return n
 }
