@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lithair/lithair/event"
@@ -71,7 +72,8 @@ func (s *Server) pastVersion(w http.ResponseWriter, r *http.Request, m *rules.Mo
 			return
 		}
 	} else {
-		at, err := time.Parse(time.RFC3339Nano, q.Get("at"))
+		// A "+01:00" offset sent without URL-encoding arrives as " 01:00".
+		at, err := time.Parse(time.RFC3339Nano, strings.ReplaceAll(q.Get("at"), " ", "+"))
 		if err != nil {
 			writeError(w, badQuery("at", "must be an RFC 3339 time, like 2026-01-02T15:04:05Z"))
 			return

@@ -102,6 +102,10 @@ func TestHistoryTimeTravelAndAudit(t *testing.T) {
 	if got := n.must("GET", "/api/products/"+id+"?at="+url.QueryEscape(between.Format(time.RFC3339Nano)), ""); string(got.Body) != v1 {
 		t.Fatalf("at %s: %s, want version 1", between, got.Body)
 	}
+	// An offset written by hand, its "+" not URL-encoded, works too.
+	if got := n.must("GET", "/api/products/"+id+"?at="+between.Format("2006-01-02T15:04:05.999999999")+"+00:00", ""); string(got.Body) != v1 {
+		t.Fatalf("at with a raw +00:00 offset: %d %s", got.Status, got.Body)
+	}
 	if got := n.must("GET", "/api/products/"+id+"?at=2001-01-01T00:00:00Z", ""); got.Status != 404 {
 		t.Fatalf("before creation: %d", got.Status)
 	}
