@@ -138,7 +138,7 @@ func Open(cfg Config, logger *slog.Logger) (*Appliance, error) {
 	}
 	lastAtOpen := a.log.LastIndex()
 	snapIndex := latestSnapshot(snaps)
-	a.raft, err = raft.NewRaft(rc, a.fsm, logs, stable, snaps, transport)
+	a.raft, err = newRaft(rc, a.fsm, logs, stable, snaps, transport)
 	if err != nil && snapIndex > 0 && strings.Contains(err.Error(), "failed to load any existing snapshots") {
 		// Every snapshot failed its checks. While the log still starts at
 		// its first entry it holds the whole history: set the snapshots
@@ -154,7 +154,7 @@ func Open(cfg Config, logger *slog.Logger) (*Appliance, error) {
 		if snaps, err = raft.NewFileSnapshotStoreWithLogger(dir, 2, hlog); err != nil {
 			return nil, err
 		}
-		a.raft, err = raft.NewRaft(rc, a.fsm, logs, stable, snaps, transport)
+		a.raft, err = newRaft(rc, a.fsm, logs, stable, snaps, transport)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("starting raft: %w", err)
@@ -178,6 +178,23 @@ func Open(cfg Config, logger *slog.Logger) (*Appliance, error) {
 		go a.watchRules()
 	}
 	return a, nil
+}
+
+// newRaft starts Raft. hashicorp/raft panics when the log store fails a
+// read while it starts (it reads the log back to find the cluster's
+// configuration); a damaged log must instead stop the start with the
+// log's own message, which names the file and the byte.
+func newRaft(rc *raft.Config, fsm raft.FSM, logs raft.LogStore, stable raft.StableStore, snaps raft.SnapshotStore, trans raft.Transport) (r *raft.Raft, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if e, ok := v.(error); ok {
+				err = e
+			} else {
+				err = fmt.Errorf("%v", v)
+			}
+		}
+	}()
+	return raft.NewRaft(rc, fsm, logs, stable, snaps, trans)
 }
 
 // latestSnapshot is the index of the newest snapshot on disk, 0 if none.
