@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -24,6 +25,9 @@ func readObject(w http.ResponseWriter, r *http.Request, maxBody int64) (map[stri
 	if !utf8.Valid(body) {
 		return nil, errorf(http.StatusBadRequest, "malformed_json", "the request body is not valid UTF-8")
 	}
+	if msg := checkShape(body); msg != "" {
+		return nil, errorf(http.StatusBadRequest, "malformed_json", msg)
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var v any
@@ -38,4 +42,62 @@ func readObject(w http.ResponseWriter, r *http.Request, maxBody int64) (map[stri
 		return nil, errorf(http.StatusBadRequest, "malformed_json", "the request body must be a JSON object")
 	}
 	return obj, nil
+}
+
+// maxDepth bounds how deeply a body's objects and arrays may nest.
+const maxDepth = 32
+
+// checkShape walks the body's tokens and refuses what encoding/json would
+// silently accept: a key given twice in one object (also when the two
+// differ only in case: which one would win is a guess), and nesting deeper
+// than maxDepth. It returns "" for a body of good shape, and leaves
+// syntax errors to the decoder.
+func checkShape(body []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	type frame struct {
+		keys     map[string]bool // lower-cased keys seen, for objects
+		isObject bool
+		wantKey  bool
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "" // EOF, or a syntax error the decoder will report
+		}
+		top := (*frame)(nil)
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if d, ok := tok.(json.Delim); ok {
+			switch d {
+			case '{', '[':
+				if len(stack) == maxDepth {
+					return "malformed JSON: nested deeper than 32 levels"
+				}
+				if top != nil && top.isObject {
+					top.wantKey = true
+				}
+				stack = append(stack, &frame{keys: map[string]bool{}, isObject: d == '{', wantKey: d == '{'})
+			case '}', ']':
+				stack = stack[:len(stack)-1]
+			}
+			continue
+		}
+		if top == nil || !top.isObject {
+			continue
+		}
+		if top.wantKey {
+			key, _ := tok.(string)
+			lower := strings.ToLower(key)
+			if top.keys[lower] {
+				return "malformed JSON: key \"" + key + "\" appears twice in one object"
+			}
+			top.keys[lower] = true
+			top.wantKey = false
+			continue
+		}
+		top.wantKey = true
+	}
 }
