@@ -167,24 +167,29 @@ func LoadFiles(files []File, opts Options) (*Set, error) {
 		seen[f.Name] = true
 		chunk, err := parse.Parse(bytes.NewReader(f.Source), f.Name)
 		if err != nil {
-			errs.errs = append(errs.errs, luaError(f.Name, err))
+			errs.errs = append(errs.errs, atEOF(luaError(f.Name, err), f.Source))
 			continue
 		}
 		proto, err := lua.Compile(chunk, f.Name)
 		if err != nil {
-			errs.errs = append(errs.errs, luaError(f.Name, err))
+			errs.errs = append(errs.errs, atEOF(luaError(f.Name, err), f.Source))
 			continue
 		}
 		compiled = append(compiled, compiledFile{name: f.Name, proto: proto, pos: indexPositions(chunk)})
 	}
-	if len(errs.errs) > 0 {
-		return nil, errs.errs
-	}
 	s := &Set{Version: versionOf(files), Files: files, opts: opts, compiled: compiled}
 	v, verrs := newVM(s, false)
-	if len(verrs) > 0 {
+	if len(verrs) > 0 || len(errs.errs) > 0 {
+		// Report the files that compiled too, so one syntax error does not
+		// hide the rest; but only their own problems: what they refer to
+		// may live in a file that did not compile.
+		if len(verrs) == 0 {
+			b := newBuilder(s)
+			b.build(v.defs)
+			verrs = b.errs.errs
+		}
 		v.close()
-		return nil, (&errorList{errs: verrs}).sorted()
+		return nil, (&errorList{errs: append(errs.errs, verrs...)}).sorted()
 	}
 	b := newBuilder(s)
 	b.build(v.defs)
@@ -201,6 +206,18 @@ func LoadFiles(files []File, opts Options) (*Set, error) {
 
 // versionOf hashes names and sources, each length-prefixed so that moving
 // bytes from one file to the next changes the hash.
+// atEOF gives a syntax error at the end of a file the file's last line,
+// so that every error reads file:line: message.
+func atEOF(e Error, source []byte) Error {
+	if e.Line == 0 {
+		e.Line = bytes.Count(source, []byte("\n")) + 1
+		if len(source) > 0 && source[len(source)-1] == '\n' {
+			e.Line--
+		}
+	}
+	return e
+}
+
 func versionOf(files []File) string {
 	h := sha256.New()
 	var n [8]byte

@@ -80,6 +80,23 @@ func TestLoadReportsEveryProblemAtOnce(t *testing.T) {
 	}
 }
 
+// A syntax error in one file does not hide the problems of the others,
+// and a file that ends too early still gets a line.
+func TestSyntaxErrorDoesNotHideOtherFiles(t *testing.T) {
+	_, err := LoadFiles([]File{
+		{Name: "a.lua", Source: []byte("model \"A\" {\n fields = { x = { type = \"strin\" } },\n}\n")},
+		{Name: "b.lua", Source: []byte("model \"B\" {\n  fields = {\n")},
+	}, Options{})
+	if err == nil {
+		t.Fatal("bad files loaded")
+	}
+	for _, want := range []string{"a.lua:2: unknown type", "b.lua:2: syntax error"} {
+		if !contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%s", want, err)
+		}
+	}
+}
+
 func TestErrorsType(t *testing.T) {
 	_, err := LoadFiles([]File{{Name: "a.lua", Source: []byte("model \"M\" { fields = { x = { type = 1 } } }")}}, Options{})
 	var es Errors
