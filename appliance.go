@@ -120,9 +120,7 @@ func Open(cfg Config, logger *slog.Logger) (*Appliance, error) {
 	rc.MaxAppendEntries = cfg.Raft.MaxPayloadEntries
 	rc.BatchApplyCh = true
 	rc.SnapshotThreshold = cfg.EventStore.SnapshotThreshold
-	// Raft checks this often whether snapshot_threshold entries have been
-	// applied since the last snapshot.
-	rc.SnapshotInterval = 10 * time.Second
+	rc.SnapshotInterval = cfg.EventStore.SnapshotInterval.Duration
 	rc.NoLegacyTelemetry = true
 
 	// Until clustering is configured, Raft talks to nobody: an in-memory

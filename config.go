@@ -44,6 +44,7 @@ type EventStoreConfig struct {
 	Sync              string   `toml:"sync"`
 	SyncInterval      Duration `toml:"sync_interval"`
 	SnapshotThreshold uint64   `toml:"snapshot_threshold"`
+	SnapshotInterval  Duration `toml:"snapshot_interval"`
 	Retention         Duration `toml:"retention"`
 }
 
@@ -104,6 +105,7 @@ func DefaultConfig() Config {
 			Sync:              "always",
 			SyncInterval:      Duration{10 * time.Millisecond},
 			SnapshotThreshold: 1000,
+			SnapshotInterval:  Duration{2 * time.Second},
 		},
 		Raft: RaftConfig{
 			NodeID:            "node1",
@@ -574,6 +576,9 @@ func (c *Config) Validate() error {
 	}
 	if c.EventStore.Sync == "periodic" && c.EventStore.SyncInterval.Duration <= 0 {
 		bad("event_store.sync_interval", "must be > 0 with sync = \"periodic\"")
+	}
+	if c.EventStore.SnapshotInterval.Duration < 10*time.Millisecond {
+		bad("event_store.snapshot_interval", "must be at least 10ms")
 	}
 	if c.EventStore.SnapshotThreshold == 0 {
 		bad("event_store.snapshot_threshold", "must be > 0")

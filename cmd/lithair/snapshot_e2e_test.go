@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRestartFromSnapshotsAndCorruptSnapshots: a restart restores the
@@ -82,5 +83,24 @@ func TestRestartFromSnapshotsAndCorruptSnapshots(t *testing.T) {
 	check("every snapshot corrupt")
 	if !strings.Contains(n.logs(), "replaying the whole log") {
 		t.Fatalf("no word of the corrupt snapshots in the log:\n%s", n.logs())
+	}
+}
+
+// Snapshots come on their own every snapshot_threshold applied entries.
+func TestSnapshotsEveryThresholdEntries(t *testing.T) {
+	dir := t.TempDir()
+	n := startNode(t, dir, "--set", "event_store.snapshot_threshold=20", "--set", "event_store.snapshot_interval=100ms")
+	for i := 0; i < 50; i++ {
+		n.must("POST", "/api/products", fmt.Sprintf(`{"name":"a%d","price":1}`, i))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if snaps, _ := filepath.Glob(filepath.Join(dir, "snapshots", "*", "state.bin")); len(snaps) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no snapshot 10s after 50 writes with snapshot_threshold = 20:\n%s", n.logs())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
