@@ -201,8 +201,9 @@ func (l *Log) activeLocked() *segment {
 }
 
 // preallocSize is the size an active segment is preallocated to: room for
-// a full segment and the batch that pushes it past SegmentSize.
-func (l *Log) preallocSize() int64 { return l.opts.SegmentSize + 1<<20 }
+// a full segment and the batch that usually pushes it past SegmentSize
+// (a bigger batch simply grows the file).
+func (l *Log) preallocSize() int64 { return l.opts.SegmentSize + min(l.opts.SegmentSize, 1<<20) }
 
 // FirstIndex returns the first index in the log, 0 when it is empty.
 func (l *Log) FirstIndex() uint64 {

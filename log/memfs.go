@@ -517,6 +517,25 @@ func (f *memFile) Truncate(size int64) error {
 	return nil
 }
 
+// Preallocate grows the file with zeros, as fallocate does. Like a size
+// change by Truncate, the new size is durable only after a Sync: a power
+// loss before it may keep it or not.
+func (f *memFile) Preallocate(size int64) error {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if f.closed || f.ro {
+		return errMemClosed
+	}
+	if f.fs.lost {
+		return ErrPowerLost
+	}
+	if size > int64(len(f.node.data)) {
+		f.node.data = resize(f.node.data, size)
+		f.node.pending = append(f.node.pending, fileOp{off: size, truncate: true})
+	}
+	return nil
+}
+
 func (f *memFile) Size() (int64, error) {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
