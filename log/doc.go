@@ -80,7 +80,8 @@
 //
 // # Preallocation
 //
-// The active segment is preallocated (fallocate) to SegmentSize + 1 MiB of
+// The active segment is preallocated (fallocate) to SegmentSize plus
+// min(SegmentSize, 1 MiB) of
 // zeros when it is created, and again at Open: with the file's size fixed,
 // the fdatasync that acknowledges an append flushes data only, not a new
 // size through the file system's journal, which makes each acknowledgement
