@@ -81,11 +81,10 @@
 // # Preallocation
 //
 // The active segment is preallocated (fallocate) to SegmentSize plus
-// min(SegmentSize, 1 MiB) of
-// zeros when it is created, and again at Open: with the file's size fixed,
-// the fdatasync that acknowledges an append flushes data only, not a new
-// size through the file system's journal, which makes each acknowledgement
-// markedly cheaper. Recovery treats zeros after the last whole frame of the
+// min(SegmentSize, 1 MiB) of zeros when it is created, and again at Open:
+// with the file's size fixed, the fdatasync that acknowledges an append
+// flushes data only, not a new size through the file system's journal,
+// which makes each acknowledgement markedly cheaper. Recovery treats zeros after the last whole frame of the
 // active segment as free space (a sector that never reached the disk reads
 // as zeros too, and is the same: nothing acknowledged was there). Sealing
 // truncates the file to end with its trailer. File systems without
