@@ -104,7 +104,10 @@ func TestKillDuringAppends(t *testing.T) {
 		l, err := Open(dir, Options{SegmentSize: 256 << 10})
 		check.NoError(t, err, "cycle %d: open after SIGKILL", c)
 		atLeast(t, l.LastIndex(), acked, "cycle %d: acknowledged entries lost", c)
-		check.Equal(t, uint64(1), l.FirstIndex())
+		if l.LastIndex() > 0 {
+			// (A child killed before its first append leaves an empty log.)
+			check.Equal(t, uint64(1), l.FirstIndex())
+		}
 		for i := uint64(1); i <= l.LastIndex(); i++ {
 			got, err := l.Read(i)
 			check.NoError(t, err, "cycle %d: read %d", c, i)
