@@ -52,10 +52,16 @@ type Appliance struct {
 	// snapshot: what the replay started from.
 	restoredAt uint64
 	reload     reloadState
-	readyCh    chan struct{}
-	stop       chan struct{}
-	wg         sync.WaitGroup
-	closeOnce  sync.Once
+	// firstAdmin holds the user made on the first start until the caller
+	// has shown its password (InitialAdmin).
+	firstAdmin struct {
+		mu             sync.Mutex
+		name, password string
+	}
+	readyCh   chan struct{}
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
 }
 
 // Open starts a node from cfg: it locks the data dir, opens the log,
@@ -65,13 +71,30 @@ func Open(cfg Config, logger *slog.Logger) (*Appliance, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if logger == nil {
-		logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
-	}
 	diskRules, err := rules.LoadDir(cfg.Rules.Dir, ruleOptions(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("rules in %s:\n%w", cfg.Rules.Dir, err)
 	}
+	return open(cfg, logger, diskRules)
+}
+
+// OpenForMaintenance starts a node on a stopped data dir for an operator's
+// command (adding a user, say) without touching its rules: it keeps the
+// rules the log deployed, whatever the rules dir holds. On a data dir that
+// never served, it deploys an empty rule set (Lithair's own models only).
+func OpenForMaintenance(cfg Config, logger *slog.Logger) (*Appliance, error) {
+	cfg.Rules.Watch = false
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return open(cfg, logger, nil)
+}
+
+func open(cfg Config, logger *slog.Logger, diskRules *rules.Set) (*Appliance, error) {
+	if logger == nil {
+		logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	}
+	var err error
 	dir := cfg.EventStore.Dir
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
@@ -253,12 +276,24 @@ func (a *Appliance) becomeReady(lastAtOpen uint64, diskRules *rules.Set) {
 				continue
 			}
 			active := a.fsm.Rules()
-			if active == nil || active.Version != diskRules.Version {
+			if diskRules == nil && active == nil {
+				empty, err := rules.LoadFiles(nil, ruleOptions(a.cfg))
+				if err != nil {
+					a.logger.Warn("loading the system models", "err", err)
+					continue
+				}
+				diskRules = empty
+			}
+			if diskRules != nil && (active == nil || active.Version != diskRules.Version) {
 				if err := a.deployRules(context.Background(), diskRules); err != nil {
 					a.logger.Warn("deploying rules", "err", err)
 					continue
 				}
 				a.logger.Info("rules deployed", "version", diskRules.Version, "models", len(diskRules.Models))
+			}
+			if err := a.ensureAdmin(context.Background()); err != nil {
+				a.logger.Warn("first start", "err", err)
+				continue
 			}
 		} else if _, id := a.raft.LeaderWithID(); id == "" || a.state.AppliedIndex() < lastAtOpen || a.fsm.Rules() == nil {
 			continue

@@ -25,6 +25,7 @@ type Config struct {
 	EventStore EventStoreConfig `toml:"event_store"`
 	Raft       RaftConfig       `toml:"raft"`
 	Rules      RulesConfig      `toml:"rules"`
+	Auth       AuthConfig       `toml:"auth"`
 	Log        LogConfig        `toml:"log"`
 }
 
@@ -64,6 +65,15 @@ type RulesConfig struct {
 	Dir         string   `toml:"dir"`
 	Watch       bool     `toml:"watch"`
 	CallTimeout Duration `toml:"call_timeout"`
+}
+
+// AuthConfig is the [auth] section: sign-in sessions and the first admin.
+type AuthConfig struct {
+	// SessionTTL is how long a session from POST /api/_auth/login lasts.
+	SessionTTL Duration `toml:"session_ttl"`
+	// InitialAdminPassword is the password of the admin user made on the
+	// very first start; empty makes a random one, printed once.
+	InitialAdminPassword string `toml:"initial_admin_password"`
 }
 
 // LogConfig is the [log] section: the process's own logs, not the event log.
@@ -118,7 +128,8 @@ func DefaultConfig() Config {
 			Watch:       true,
 			CallTimeout: Duration{50 * time.Millisecond},
 		},
-		Log: LogConfig{Level: "info", Format: "json", SampleRate: 1},
+		Auth: AuthConfig{SessionTTL: Duration{24 * time.Hour}},
+		Log:  LogConfig{Level: "info", Format: "json", SampleRate: 1},
 	}
 }
 
@@ -605,6 +616,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Rules.CallTimeout.Duration <= 0 {
 		bad("rules.call_timeout", "must be > 0")
+	}
+	if c.Auth.SessionTTL.Duration < time.Minute {
+		bad("auth.session_ttl", "must be at least 1m")
+	}
+	if p := c.Auth.InitialAdminPassword; p != "" && (len(p) < 8 || len(p) > 1024) {
+		bad("auth.initial_admin_password", "must be 8 to 1024 bytes long (or empty for a random one)")
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.Log.Level)); err != nil {

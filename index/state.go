@@ -161,6 +161,25 @@ func (s *State) Get(model, id string) (*Record, bool) {
 	return t.byID.Get(&Record{ID: id})
 }
 
+// GetUnique returns the live record of model whose unique field holds v.
+func (s *State) GetUnique(model, field string, v any) (*Record, bool) {
+	k, ok := KeyOf(v)
+	if !ok {
+		return nil, false
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t := s.tables[model]
+	if t == nil {
+		return nil, false
+	}
+	id, ok := t.unique[field][k]
+	if !ok {
+		return nil, false
+	}
+	return t.byID.Get(&Record{ID: id})
+}
+
 // Count returns how many live records model has.
 func (s *State) Count(model string) int {
 	s.mu.RLock()

@@ -169,6 +169,7 @@ func (b *builder) model(d *definition) *Model {
 		validate: -1,
 	}
 	l := loc{def: d, ctx: fmt.Sprintf("model %q", d.name)}
+	m.System = d.file == SystemFile
 	for _, e := range b.entries(l, d.table) {
 		el := l.with(e.key, "")
 		switch e.key {
@@ -212,6 +213,9 @@ func (b *builder) model(d *definition) *Model {
 	}
 	if len(m.Fields) == 0 && d.table.RawGetString("fields") == lua.LNil {
 		b.errorf(l, "model %q declares no fields", d.name)
+	}
+	if !m.System && strings.HasPrefix(m.Path, reservedPrefix) {
+		b.errorf(l, "path %q of model %q is reserved: paths under %s belong to Lithair itself", m.Path, d.name, reservedPrefix)
 	}
 	return m
 }
@@ -454,6 +458,16 @@ func (b *builder) field(l loc, name string, t *lua.LTable) *Field {
 			}
 		case "description":
 			f.Description, _ = b.str(el, e.val, e.key)
+		case "read", "write":
+			roles := b.strList(el, e.val, e.key)
+			if roles == nil {
+				roles = []string{}
+			}
+			if e.key == "read" {
+				f.ReadRoles = roles
+			} else {
+				f.WriteRoles = roles
+			}
 		default:
 			b.unknown(el, e.key)
 		}

@@ -21,7 +21,7 @@ func TestExampleRulesLoad(t *testing.T) {
 	for _, f := range p.Fields {
 		names = append(names, f.Name)
 	}
-	if got := names; len(got) != 4 || got[0] != "name" || got[1] != "price" || got[2] != "stock" || got[3] != "category_id" {
+	if got := names; len(got) != 5 || got[0] != "name" || got[1] != "price" || got[2] != "stock" || got[3] != "category_id" || got[4] != "cost" {
 		t.Errorf("Product fields in order = %v", got)
 	}
 	if !p.Audited || p.Versioned != 10 || p.CacheTTL.Seconds() != 300 {
@@ -37,8 +37,26 @@ func TestExampleRulesLoad(t *testing.T) {
 	if rec["stock"] != json.Number("0") {
 		t.Errorf("stock default = %#v", rec["stock"])
 	}
-	if ok, err := p.Allowed(ActionDelete, nil, rec, nil); !ok || err != nil {
-		t.Errorf("anonymous delete allowed = %v, %v; want true (public until auth lands)", ok, err)
+	if ok, err := p.Allowed(ActionRead, nil, rec, nil); !ok || err != nil {
+		t.Errorf("anonymous read allowed = %v, %v; want true (the catalogue is public)", ok, err)
+	}
+	for _, c := range []struct {
+		a    Action
+		u    *User
+		want bool
+	}{
+		{ActionCreate, nil, false},
+		{ActionCreate, &User{Roles: []string{"customer"}}, false},
+		{ActionCreate, &User{Roles: []string{"editor"}}, true},
+		{ActionDelete, &User{Roles: []string{"editor"}}, false},
+		{ActionDelete, &User{Roles: []string{"admin"}}, true},
+	} {
+		if ok, err := p.Allowed(c.a, c.u, nil, rec); ok != c.want || err != nil {
+			t.Errorf("%s by %v allowed = %v, %v; want %v", c.a, c.u, ok, err, c.want)
+		}
+	}
+	if got := p.Hidden(nil); len(got) != 1 || got[0] != "cost" {
+		t.Errorf("fields hidden from anonymous readers = %v; want [cost]", got)
 	}
 }
 

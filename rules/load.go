@@ -159,9 +159,13 @@ func LoadFiles(files []File, opts Options) (*Set, error) {
 	var errs errorList
 	seen := map[string]bool{}
 	compiled := make([]compiledFile, 0, len(files))
-	for _, f := range files {
+	for _, f := range append(files, File{Name: SystemFile, Source: systemSource}) {
 		if seen[f.Name] {
-			errs.add(f.Name, 0, "duplicate file name")
+			if f.Name == SystemFile {
+				errs.add(f.Name, 0, "this file name is reserved for Lithair's own models; rename the file")
+			} else {
+				errs.add(f.Name, 0, "duplicate file name")
+			}
 			continue
 		}
 		seen[f.Name] = true
@@ -177,7 +181,10 @@ func LoadFiles(files []File, opts Options) (*Set, error) {
 		}
 		compiled = append(compiled, compiledFile{name: f.Name, proto: proto, pos: indexPositions(chunk)})
 	}
-	s := &Set{Version: versionOf(files), Files: files, opts: opts, compiled: compiled}
+	// The system file is compiled and counted in the version (a binary with
+	// other system models runs other rules) but is not one of Files: Files
+	// are what a deployment carries, and every binary brings its own.
+	s := &Set{Version: versionOf(append(files, File{Name: SystemFile, Source: systemSource})), Files: files, opts: opts, compiled: compiled}
 	v, verrs := newVM(s, false)
 	if len(verrs) > 0 || len(errs.errs) > 0 {
 		// Report the files that compiled too, so one syntax error does not

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"context"
+	"slices"
 
 	lua "github.com/yuin/gopher-lua"
 )
@@ -20,8 +21,12 @@ func (m *Model) Roles(a Action) []string {
 // "public" admits anyone including anonymous clients, "authenticated" any
 // logged-in user. It runs no Lua, so the HTTP layer can refuse before
 // decoding a body.
-func (m *Model) RoleAllowed(a Action, u *User) bool {
-	for _, r := range m.Roles(a) {
+func (m *Model) RoleAllowed(a Action, u *User) bool { return admits(m.Roles(a), u) }
+
+// admits reports whether u holds one of roles, with the special meaning of
+// "public" and "authenticated".
+func admits(roles []string, u *User) bool {
+	for _, r := range roles {
 		switch {
 		case r == RolePublic:
 			return true
@@ -63,4 +68,36 @@ func (m *Model) AllowedContext(ctx context.Context, a Action, u *User, old, new 
 		return false, err
 	}
 	return allowed, nil
+}
+
+// Readable reports whether u may see the field's value.
+func (f *Field) Readable(u *User) bool { return f.ReadRoles == nil || admits(f.ReadRoles, u) }
+
+// Writable reports whether u may set the field's value.
+func (f *Field) Writable(u *User) bool { return f.WriteRoles == nil || admits(f.WriteRoles, u) }
+
+// Hidden returns the fields u may not read, nil when u may read them all
+// (the common case, which then costs no copy of the record).
+func (m *Model) Hidden(u *User) []string {
+	var out []string
+	for _, f := range m.Fields {
+		if !f.Readable(u) {
+			out = append(out, f.Name)
+		}
+	}
+	return out
+}
+
+// Unwritable returns, sorted, the keys of input that name fields u may not
+// write. The caller refuses the request: a protected field is never
+// silently dropped.
+func (m *Model) Unwritable(u *User, input map[string]any) []string {
+	var out []string
+	for k := range input {
+		if f := m.fieldIndex[k]; f != nil && !f.Writable(u) {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -105,6 +105,10 @@ type Model struct {
 	// File and Line locate the declaration.
 	File string
 	Line int
+	// System marks Lithair's own models (users, tokens, sessions), declared
+	// in SystemFile. They are served by dedicated routes under /api/_, not
+	// by the generic record routes.
+	System bool
 
 	set        *Set
 	fieldIndex map[string]*Field
@@ -133,6 +137,10 @@ type Field struct {
 	Unique    bool
 	Immutable bool // cannot change after create
 	ReadOnly  bool // clients cannot set it; only defaults (often a Lua function) do
+	// ReadRoles and WriteRoles narrow who may see and who may set the field,
+	// with the role names of permissions. Nil leaves it to the model's
+	// permissions; an empty list admits nobody (a secret kept by the server).
+	ReadRoles, WriteRoles []string
 	// Line is the line of the field's declaration in Model.File.
 	Line int
 

@@ -1,7 +1,9 @@
 package rules
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/big"
 	"slices"
@@ -284,4 +286,32 @@ func cloneJSON(v any) any {
 		return out
 	}
 	return v
+}
+
+// Encode writes prepared fields as a JSON object in the model's field
+// order, so that every node stores and serves the same bytes.
+func (m *Model) Encode(fields map[string]any) (json.RawMessage, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	n := 0
+	for _, f := range m.Fields {
+		v, ok := fields[f.Name]
+		if !ok {
+			continue
+		}
+		val, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %v", f.Name, err)
+		}
+		if n > 0 {
+			b.WriteByte(',')
+		}
+		n++
+		name, _ := json.Marshal(f.Name)
+		b.Write(name)
+		b.WriteByte(':')
+		b.Write(val)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
 }

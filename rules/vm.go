@@ -123,7 +123,7 @@ func (v *vm) declare(kind string) lua.LGFunction {
 			L.RaiseError(`%s needs a name: %s "Name" { ... }`, kind, kind)
 		}
 		name := string(nameV)
-		if !nameRe.MatchString(name) {
+		if !nameRe.MatchString(name) && (v.file != SystemFile || !nameRe.MatchString(strings.TrimPrefix(name, "_"))) {
 			L.RaiseError("%s name %q must start with a letter and hold only letters, digits and _", kind, name)
 		}
 		file, line := v.file, whereLine(L)

@@ -27,11 +27,16 @@ type eventJSON struct {
 // events serves GET /api/{path}/{id}/events: the record's events, oldest
 // first, also after it was deleted.
 func (s *Server) events(w http.ResponseWriter, r *http.Request, m *rules.Model, id string) {
+	u := userFrom(r)
 	refs, _, ok := s.app.State().History(m.Name, id)
+	if ok {
+		ok = s.historyReadable(r, m, u, id, refs)
+	}
 	if !ok {
 		writeError(w, errorf(http.StatusNotFound, "not_found", fmt.Sprintf("no %s with id %s, now or ever", m.Name, id)))
 		return
 	}
+	hidden := m.Hidden(u)
 	out := make([]eventJSON, 0, len(refs))
 	for _, ref := range refs {
 		c, err := s.app.Command(ref.Index)
@@ -40,7 +45,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, m *rules.Model, 
 			return
 		}
 		out = append(out, eventJSON{Index: ref.Index, Kind: ref.Kind, Version: ref.Version,
-			Time: index.FormatTime(ref.Time), Actor: c.Actor, Fields: c.Fields})
+			Time: index.FormatTime(ref.Time), Actor: c.Actor, Fields: withoutFields(c.Fields, hidden)})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"model": m.Name, "id": id, "events": out})
 }
@@ -50,7 +55,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, m *rules.Model, 
 // older ones are rebuilt from the log and its archive.
 func (s *Server) pastVersion(w http.ResponseWriter, r *http.Request, m *rules.Model, id string) {
 	q := r.URL.Query()
+	u := userFrom(r)
 	refs, _, ok := s.app.State().History(m.Name, id)
+	if ok {
+		ok = s.historyReadable(r, m, u, id, refs)
+	}
 	if !ok {
 		writeError(w, errorf(http.StatusNotFound, "not_found", fmt.Sprintf("no %s with id %s", m.Name, id)))
 		return
@@ -98,7 +107,36 @@ func (s *Server) pastVersion(w http.ResponseWriter, r *http.Request, m *rules.Mo
 		body = index.BuildRecord(id, target.Version, refs[0].Time, target.Time, c.Fields)
 	}
 	w.Header().Set("ETag", etag(target.Version))
-	writeRaw(w, http.StatusOK, body)
+	writeRaw(w, http.StatusOK, withoutFields(body, m.Hidden(u)))
+}
+
+// historyReadable decides whether u may read a record's past: by the read
+// predicate on the record as it is now, or, once deleted, as it last was.
+func (s *Server) historyReadable(r *http.Request, m *rules.Model, u *rules.User, id string, refs []index.EventRef) bool {
+	if !m.HasPredicate(rules.ActionRead) {
+		return true
+	}
+	if rec, ok := s.app.State().Get(m.Name, id); ok {
+		ok, _ := s.readable(r.Context(), m, u, rec)
+		return ok
+	}
+	for i := len(refs) - 1; i >= 0; i-- {
+		if refs[i].Kind == event.Deleted {
+			continue
+		}
+		c, err := s.app.Command(refs[i].Index)
+		if err != nil {
+			return false
+		}
+		var fields map[string]any
+		dec := json.NewDecoder(bytes.NewReader(c.Fields))
+		dec.UseNumber()
+		if dec.Decode(&fields) != nil {
+			return false
+		}
+		return s.predicate(r.Context(), m, rules.ActionRead, u, id, fields, nil) == nil
+	}
+	return false
 }
 
 // auditJSON is one audit entry: who did what to which record, when, with
@@ -143,6 +181,7 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
 		aq.Before = n
 	}
 	refs, more := s.app.State().Audit(aq)
+	set, u := s.app.Rules(), userFrom(r)
 	items := make([]auditJSON, 0, len(refs))
 	for _, a := range refs {
 		c, err := s.app.Command(a.Index)
@@ -159,11 +198,15 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
 		}
 		item := auditJSON{Index: a.Index, Time: index.FormatTime(c.Time), Model: a.Model, ID: c.ID, User: user, Action: a.Kind,
 			Old: json.RawMessage("null"), New: json.RawMessage("null")}
+		var hidden []string
+		if m := set.Model(a.Model); m != nil {
+			hidden = m.Hidden(u)
+		}
 		if a.Kind != event.Deleted {
-			item.New = c.Fields
+			item.New = withoutFields(c.Fields, hidden)
 		}
 		if prev, ok := s.previousFields(a.Model, c.ID, a.Index); ok {
-			item.Old = prev
+			item.Old = withoutFields(prev, hidden)
 		} else if a.Kind != event.Created {
 			writeError(w, errorf(http.StatusInternalServerError, "history_unavailable", "the previous version is no longer in the log"))
 			return

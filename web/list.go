@@ -41,22 +41,24 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, m *rules.Model) {
 		writeError(w, aerr)
 		return
 	}
-	page, err := s.app.State().List(q)
-	if errors.Is(err, index.ErrNotIndexed) {
-		writeError(w, badQuery("sort", fmt.Sprintf("sorting needs an indexed field; %s is not indexed", q.Sort)))
+	u := userFrom(r)
+	page, aerr := s.readablePage(r, m, u, q)
+	if aerr != nil {
+		writeError(w, aerr)
 		return
 	}
-	if err != nil {
-		writeError(w, badQuery("cursor", err.Error()))
-		return
-	}
+	hidden := m.Hidden(u)
 	b := make([]byte, 0, 256*(len(page.Records)+1))
 	b = append(b, `{"items":[`...)
 	for i, rec := range page.Records {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = rec.AppendJSON(b)
+		if hidden != nil {
+			b = append(b, withoutFields(rec.JSON(), hidden)...)
+		} else {
+			b = rec.AppendJSON(b)
+		}
 	}
 	b = append(b, `],"next_cursor":`...)
 	if page.Next != nil {
@@ -67,6 +69,50 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, m *rules.Model) {
 	}
 	b = append(b, '}')
 	writeRaw(w, http.StatusOK, b)
+}
+
+// readablePage runs q and keeps the records u may read. With a read
+// predicate, pages are fetched until q.Limit readable records are found or
+// index.DefaultMaxScan were judged: a list never shows what a GET of the
+// same id would refuse, and its cursors stay those of the index.
+func (s *Server) readablePage(r *http.Request, m *rules.Model, u *rules.User, q index.Query) (index.Page, *apiError) {
+	st := s.app.State()
+	page, err := st.List(q)
+	if err != nil {
+		return page, listError(q, err)
+	}
+	if !m.HasPredicate(rules.ActionRead) {
+		return page, nil
+	}
+	out := index.Page{Field: page.Field}
+	limit, judged := q.Limit, 0
+	for {
+		for _, rec := range page.Records {
+			ok, aerr := s.readable(r.Context(), m, u, rec)
+			if aerr != nil {
+				return out, aerr
+			}
+			if ok {
+				out.Records = append(out.Records, rec)
+			}
+		}
+		judged += len(page.Records)
+		out.Next = page.Next
+		if page.Next == nil || len(out.Records) >= limit || judged >= index.DefaultMaxScan {
+			return out, nil
+		}
+		q.After, q.Limit = page.Next, limit-len(out.Records)
+		if page, err = st.List(q); err != nil {
+			return out, listError(q, err)
+		}
+	}
+}
+
+func listError(q index.Query, err error) *apiError {
+	if errors.Is(err, index.ErrNotIndexed) {
+		return badQuery("sort", fmt.Sprintf("sorting needs an indexed field; %s is not indexed", q.Sort))
+	}
+	return badQuery("cursor", err.Error())
 }
 
 func badQuery(param, msg string) *apiError {

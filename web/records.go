@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,18 +18,20 @@ import (
 	"github.com/lithair/lithair/rules"
 )
 
-// anonymous is the actor of writes until authentication lands: the audit
-// trail shows it as the user, and ?user=anonymous finds those writes.
+// anonymous is the actor of writes made without signing in (models whose
+// rules let "public" write): the audit trail shows it as the user, and
+// ?user=anonymous finds those writes.
 const anonymous = "anonymous"
 
 // retriesOnRace bounds how often an unconditional update is re-read and
 // re-validated when another writer changed the record in between.
 const retriesOnRace = 5
 
-func (s *Server) ruleContext(ctx context.Context) rules.Context {
+func (s *Server) ruleContext(ctx context.Context, u *rules.User) rules.Context {
 	st := s.app.State()
 	return rules.Context{
-		Ctx: ctx,
+		Ctx:  ctx,
+		User: u,
 		Exists: func(model, id string) bool {
 			_, ok := st.Get(model, id)
 			return ok
@@ -39,12 +40,17 @@ func (s *Server) ruleContext(ctx context.Context) rules.Context {
 }
 
 func (s *Server) create(w http.ResponseWriter, r *http.Request, m *rules.Model) {
+	u := userFrom(r)
 	input, aerr := readObject(w, r, s.app.Config().HTTP.MaxBody)
 	if aerr != nil {
 		writeError(w, aerr)
 		return
 	}
-	fields, aerr := s.prepare(r.Context(), m, input, nil)
+	if aerr := forbiddenFields(m, u, input, nil); aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	fields, raw, aerr := s.prepare(r.Context(), m, u, input, nil)
 	if aerr != nil {
 		writeError(w, aerr)
 		return
@@ -54,20 +60,40 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, m *rules.Model) 
 		writeError(w, errorf(http.StatusInternalServerError, "internal", "no id could be generated"))
 		return
 	}
-	c := &event.Command{Op: event.OpCreate, Model: m.Name, ID: id.String(), Fields: fields, Actor: anonymous, Time: time.Now().UnixNano()}
+	if aerr := s.predicate(r.Context(), m, rules.ActionCreate, u, "", nil, fields); aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	c := &event.Command{Op: event.OpCreate, Model: m.Name, ID: id.String(), Fields: raw, Actor: actorOf(r), Time: time.Now().UnixNano()}
 	rec, err := s.app.Propose(r.Context(), c)
 	if err != nil {
 		writeError(w, s.proposeError(err))
 		return
 	}
 	w.Header().Set("Location", m.Path+"/"+rec.ID)
-	writeRecord(w, http.StatusCreated, m, rec)
+	writeRecord(w, http.StatusCreated, m, u, rec)
+}
+
+// lookup returns the record id of m that u may read, or the answer to give.
+func (s *Server) lookup(ctx context.Context, m *rules.Model, u *rules.User, id string) (*index.Record, *apiError) {
+	rec, ok := s.app.State().Get(m.Name, id)
+	if ok {
+		ok, aerr := s.readable(ctx, m, u, rec)
+		if aerr != nil {
+			return nil, aerr
+		}
+		if ok {
+			return rec, nil
+		}
+	}
+	return nil, errorf(http.StatusNotFound, "not_found", fmt.Sprintf("no %s with id %s", m.Name, id))
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request, m *rules.Model, id string) {
-	rec, ok := s.app.State().Get(m.Name, id)
-	if !ok {
-		writeError(w, errorf(http.StatusNotFound, "not_found", fmt.Sprintf("no %s with id %s", m.Name, id)))
+	u := userFrom(r)
+	rec, aerr := s.lookup(r.Context(), m, u, id)
+	if aerr != nil {
+		writeError(w, aerr)
 		return
 	}
 	if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, rec.Version) {
@@ -75,12 +101,13 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, m *rules.Model, id 
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	writeRecord(w, http.StatusOK, m, rec)
+	writeRecord(w, http.StatusOK, m, u, rec)
 }
 
 // update serves PUT (replace: the body is the whole new record) and PATCH
 // (merge: the body's members replace the record's, null removes one).
 func (s *Server) update(w http.ResponseWriter, r *http.Request, m *rules.Model, id string, merge bool) {
+	u := userFrom(r)
 	input, aerr := readObject(w, r, s.app.Config().HTTP.MaxBody)
 	if aerr != nil {
 		writeError(w, aerr)
@@ -92,9 +119,9 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, m *rules.Model, 
 		return
 	}
 	for attempt := 0; ; attempt++ {
-		old, ok := s.app.State().Get(m.Name, id)
-		if !ok {
-			writeError(w, errorf(http.StatusNotFound, "not_found", fmt.Sprintf("no %s with id %s", m.Name, id)))
+		old, aerr := s.lookup(r.Context(), m, u, id)
+		if aerr != nil {
+			writeError(w, aerr)
 			return
 		}
 		if conditional && old.Version != expected {
@@ -102,18 +129,28 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, m *rules.Model, 
 			return
 		}
 		oldFields := old.Fields()
-		candidate := input
+		if aerr := forbiddenFields(m, u, input, oldFields); aerr != nil {
+			writeError(w, aerr)
+			return
+		}
+		var candidate map[string]any
 		if merge {
 			candidate = rules.MergePatch(oldFields, input)
 		} else {
 			candidate = withDefaults(m, input)
 		}
-		fields, aerr := s.prepare(r.Context(), m, candidate, oldFields)
+		candidate = cloneFields(candidate)
+		keepProtected(m, u, candidate, oldFields)
+		fields, raw, aerr := s.prepare(r.Context(), m, u, candidate, oldFields)
 		if aerr != nil {
 			writeError(w, aerr)
 			return
 		}
-		c := &event.Command{Op: event.OpUpdate, Model: m.Name, ID: id, Expected: old.Version, Fields: fields, Actor: anonymous, Time: time.Now().UnixNano()}
+		if aerr := s.predicate(r.Context(), m, rules.ActionUpdate, u, id, oldFields, fields); aerr != nil {
+			writeError(w, aerr)
+			return
+		}
+		c := &event.Command{Op: event.OpUpdate, Model: m.Name, ID: id, Expected: old.Version, Fields: raw, Actor: actorOf(r), Time: time.Now().UnixNano()}
 		rec, err := s.app.Propose(r.Context(), c)
 		var ref *event.Refusal
 		if !conditional && attempt < retriesOnRace && errors.As(err, &ref) && ref.Code == event.CodeVersionMismatch {
@@ -123,18 +160,33 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, m *rules.Model, 
 			writeError(w, s.proposeError(err))
 			return
 		}
-		writeRecord(w, http.StatusOK, m, rec)
+		writeRecord(w, http.StatusOK, m, u, rec)
 		return
 	}
 }
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request, m *rules.Model, id string) {
-	expected, _, aerr := ifMatch(r)
+	u := userFrom(r)
+	expected, conditional, aerr := ifMatch(r)
 	if aerr != nil {
 		writeError(w, aerr)
 		return
 	}
-	c := &event.Command{Op: event.OpDelete, Model: m.Name, ID: id, Expected: expected, Actor: anonymous, Time: time.Now().UnixNano()}
+	if m.HasPredicate(rules.ActionDelete) || m.HasPredicate(rules.ActionRead) {
+		old, aerr := s.lookup(r.Context(), m, u, id)
+		if aerr != nil {
+			writeError(w, aerr)
+			return
+		}
+		if aerr := s.predicate(r.Context(), m, rules.ActionDelete, u, id, old.Fields(), nil); aerr != nil {
+			writeError(w, aerr)
+			return
+		}
+		if !conditional {
+			expected = old.Version // the version the predicate judged
+		}
+	}
+	c := &event.Command{Op: event.OpDelete, Model: m.Name, ID: id, Expected: expected, Actor: actorOf(r), Time: time.Now().UnixNano()}
 	if _, err := s.app.Propose(r.Context(), c); err != nil {
 		writeError(w, s.proposeError(err))
 		return
@@ -143,50 +195,30 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, m *rules.Model, 
 }
 
 // prepare validates a candidate record against the model and returns its
-// fields encoded in the model's field order.
-func (s *Server) prepare(ctx context.Context, m *rules.Model, input, old map[string]any) (json.RawMessage, *apiError) {
-	fields, ferrs, err := m.Prepare(input, old, s.ruleContext(ctx))
+// fields, also encoded in the model's field order.
+func (s *Server) prepare(ctx context.Context, m *rules.Model, u *rules.User, input, old map[string]any) (map[string]any, json.RawMessage, *apiError) {
+	fields, ferrs, err := m.Prepare(input, old, s.ruleContext(ctx, u))
 	if err != nil {
 		s.logger.Warn("validation script failed", "model", m.Name, "err", err)
-		return nil, &apiError{Status: http.StatusUnprocessableEntity, Code: "validation_failed", Message: "the model's validate function failed: " + err.Error()}
+		return nil, nil, &apiError{Status: http.StatusUnprocessableEntity, Code: "validation_failed", Message: "the model's validate function failed: " + err.Error()}
 	}
 	if len(ferrs) > 0 {
-		return nil, &apiError{Status: http.StatusUnprocessableEntity, Code: "validation_failed",
+		return nil, nil, &apiError{Status: http.StatusUnprocessableEntity, Code: "validation_failed",
 			Message: "the record does not fit the model " + m.Name, Fields: ferrs}
 	}
-	raw, err := encodeFields(m, fields)
+	raw, err := m.Encode(fields)
 	if err != nil {
-		return nil, errorf(http.StatusUnprocessableEntity, "validation_failed", err.Error())
+		return nil, nil, errorf(http.StatusUnprocessableEntity, "validation_failed", err.Error())
 	}
-	return raw, nil
+	return fields, raw, nil
 }
 
-// encodeFields writes fields as a JSON object in the model's field order,
-// so every node stores and serves the same bytes.
-func encodeFields(m *rules.Model, fields map[string]any) (json.RawMessage, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	n := 0
-	for _, f := range m.Fields {
-		v, ok := fields[f.Name]
-		if !ok {
-			continue
-		}
-		val, err := json.Marshal(v)
-		if err != nil {
-			return nil, fmt.Errorf("field %s: %v", f.Name, err)
-		}
-		if n > 0 {
-			b.WriteByte(',')
-		}
-		n++
-		name, _ := json.Marshal(f.Name)
-		b.Write(name)
-		b.WriteByte(':')
-		b.Write(val)
+func cloneFields(in map[string]any) map[string]any {
+	out := make(map[string]any, len(in))
+	for k, v := range in {
+		out[k] = v
 	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	return out
 }
 
 // withDefaults gives a replacement (PUT) body the constant defaults of the
@@ -235,13 +267,13 @@ func (s *Server) proposeError(err error) *apiError {
 	return errorf(http.StatusInternalServerError, "internal", "the write failed: "+err.Error())
 }
 
-func writeRecord(w http.ResponseWriter, status int, m *rules.Model, rec *index.Record) {
+func writeRecord(w http.ResponseWriter, status int, m *rules.Model, u *rules.User, rec *index.Record) {
 	h := w.Header()
 	h.Set("ETag", etag(rec.Version))
 	if m.CacheTTL > 0 {
 		h.Set("Cache-Control", "max-age="+strconv.Itoa(int(m.CacheTTL/time.Second)))
 	}
-	writeRaw(w, status, rec.JSON())
+	writeRaw(w, status, withoutFields(rec.JSON(), m.Hidden(u)))
 }
 
 func etag(version uint64) string { return `"` + strconv.FormatUint(version, 10) + `"` }

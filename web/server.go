@@ -6,6 +6,7 @@ package web
 import (
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,14 +29,27 @@ func New(app *lithair.Appliance, logger *slog.Logger) *Server {
 	s := &Server{app: app, logger: logger, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.HandleFunc("GET /api/_rules", s.ready(s.rulesInfo))
-	s.mux.HandleFunc("GET /api/_audit", s.ready(s.audit))
-	s.mux.HandleFunc("POST /api/_snapshot", s.ready(s.snapshot))
-	s.mux.HandleFunc("GET /api/_backup", s.ready(s.backup))
-	s.mux.HandleFunc("GET /api/_state/hash", s.ready(s.stateHash))
-	s.mux.HandleFunc("POST /api/_rules/reload", s.ready(s.reloadRules))
-	s.mux.HandleFunc("GET /api/_projections/", s.ready(s.projections))
-	s.mux.HandleFunc("GET /api/_projections", s.ready(s.projections))
+	// Signing in and out is for everyone; what follows is for admins.
+	s.mux.HandleFunc("POST /api/_auth/login", s.ready(s.login))
+	s.mux.HandleFunc("POST /api/_auth/logout", s.ready(s.logout))
+	s.mux.HandleFunc("GET /api/_auth/me", s.ready(s.me))
+	admin := func(pattern string, h http.HandlerFunc) { s.mux.HandleFunc(pattern, s.ready(s.adminOnly(h))) }
+	admin("GET /api/_users", s.listUsers)
+	admin("POST /api/_users", s.createUser)
+	admin("GET /api/_users/{name}", s.getUser)
+	admin("PATCH /api/_users/{name}", s.updateUser)
+	admin("DELETE /api/_users/{name}", s.deleteUser)
+	admin("GET /api/_tokens", s.listTokens)
+	admin("POST /api/_tokens", s.createToken)
+	admin("DELETE /api/_tokens/{id}", s.deleteToken)
+	admin("GET /api/_rules", s.rulesInfo)
+	admin("GET /api/_audit", s.audit)
+	admin("POST /api/_snapshot", s.snapshot)
+	admin("GET /api/_backup", s.backup)
+	admin("GET /api/_state/hash", s.stateHash)
+	admin("POST /api/_rules/reload", s.reloadRules)
+	admin("GET /api/_projections/", s.projections)
+	admin("GET /api/_projections", s.projections)
 	s.mux.HandleFunc("/api/", s.ready(s.api))
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/" {
@@ -47,9 +61,11 @@ func New(app *lithair.Appliance, logger *slog.Logger) *Server {
 	return s
 }
 
-// Handler returns the root handler with its middleware.
+// Handler returns the root handler with its middleware, outermost first:
+// panics become 500s; cross-origin browser writes are refused (a session
+// cookie must not let another site act); the caller is authenticated.
 func (s *Server) Handler() http.Handler {
-	return s.recoverPanics(s.mux)
+	return s.recoverPanics(http.NewCrossOriginProtection().Handler(s.authenticate(s.mux)))
 }
 
 // HTTPServer returns an http.Server with timeouts that keep slow clients
@@ -125,6 +141,9 @@ func route(set *rules.Set, path string) (*rules.Model, string) {
 	var best *rules.Model
 	var rest string
 	for _, m := range set.Models {
+		if m.System {
+			continue // users, tokens, sessions: their own routes
+		}
 		switch {
 		case path == m.Path || path == m.Path+"/":
 			return m, ""
@@ -144,45 +163,46 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusNotFound, "not_found", "no model at "+r.URL.Path))
 		return
 	}
-	if rest == "" {
-		switch r.Method {
-		case http.MethodGet, http.MethodHead:
-			s.list(w, r, m)
-		case http.MethodPost:
-			s.create(w, r, m)
-		default:
-			methodNotAllowed(w, "GET, HEAD, POST")
-		}
-		return
-	}
 	id, sub, _ := strings.Cut(rest, "/")
-	if id == "" || (sub != "" && sub != "events") {
+	if rest != "" && (id == "" || (sub != "" && sub != "events")) {
 		writeError(w, errorf(http.StatusNotFound, "not_found", "no such route: "+r.URL.Path))
 		return
 	}
-	if sub == "events" {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			methodNotAllowed(w, "GET, HEAD")
-			return
-		}
-		s.events(w, r, m, id)
+	allow := "GET, HEAD, PUT, PATCH, DELETE"
+	switch {
+	case rest == "":
+		allow = "GET, HEAD, POST"
+	case sub == "events":
+		allow = "GET, HEAD"
+	}
+	if !slices.Contains(strings.Split(allow, ", "), r.Method) {
+		methodNotAllowed(w, allow)
 		return
 	}
-	switch r.Method {
-	case http.MethodGet, http.MethodHead:
+	u := userFrom(r)
+	if a := actionOf(r.Method); !m.RoleAllowed(a, u) {
+		writeError(w, denied(u, string(a)+" "+m.Name+" records"))
+		return
+	}
+	switch {
+	case rest == "" && r.Method == http.MethodPost:
+		s.create(w, r, m)
+	case rest == "":
+		s.list(w, r, m)
+	case sub == "events":
+		s.events(w, r, m, id)
+	case r.Method == http.MethodPut:
+		s.update(w, r, m, id, false)
+	case r.Method == http.MethodPatch:
+		s.update(w, r, m, id, true)
+	case r.Method == http.MethodDelete:
+		s.delete(w, r, m, id)
+	default:
 		if q := r.URL.Query(); q.Has("version") || q.Has("at") {
 			s.pastVersion(w, r, m, id)
 			return
 		}
 		s.get(w, r, m, id)
-	case http.MethodPut:
-		s.update(w, r, m, id, false)
-	case http.MethodPatch:
-		s.update(w, r, m, id, true)
-	case http.MethodDelete:
-		s.delete(w, r, m, id)
-	default:
-		methodNotAllowed(w, "GET, HEAD, PUT, PATCH, DELETE")
 	}
 }
 

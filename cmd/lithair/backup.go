@@ -14,7 +14,7 @@ import (
 )
 
 const backupHelp = `Usage:
-  lithair backup --from http://HOST:PORT [-o FILE | FILE]
+  lithair backup --from http://HOST:PORT [--token TOKEN] [-o FILE | FILE]
   lithair backup --data DIR [--config FILE] [-o FILE | FILE]
   lithair backup verify FILE
 
@@ -24,8 +24,10 @@ histories, time travel, the audit trail), and what a restore needs (index,
 term, cluster configuration), as one zstd stream that ends with a SHA-256
 checksum.
 
---from backs up a running node over HTTP (GET /api/_backup); writes go on
-meanwhile, and the backup is the state at the index the node had reached.
+--from backs up a running node over HTTP (GET /api/_backup, an admin
+endpoint: --token or $LITHAIR_TOKEN gives an API token or session token of
+an admin); writes go on meanwhile, and the backup is the state at the index
+the node had reached.
 --data backs up a stopped node's data dir (it refuses one a node is
 using). Either way the backup is checked as it is written (checksum and a
 full decode of the state) and only then renamed to FILE; a backup that
@@ -43,6 +45,7 @@ func backupCmd(args []string, std stdio) int {
 	}
 	c := newCommand("backup", backupHelp)
 	from := c.fs.String("from", "", "`URL` of a running node, http://HOST:PORT")
+	token := c.fs.String("token", "", "admin API `token` or session token for --from (default $LITHAIR_TOKEN)")
 	out := c.fs.String("o", "", "output `file` (default lithair-NODE-TIME.backup.zst in the current dir; - for stdout); also --output")
 	c.fs.StringVar(out, "output", "", "same as -o")
 	var cf configFlags
@@ -70,7 +73,10 @@ func backupCmd(args []string, std stdio) int {
 		if !strings.Contains(base, "://") {
 			base = "http://" + base
 		}
-		write = func(w io.Writer) (lithair.BackupInfo, error) { return fetchBackup(base, w) }
+		if *token == "" {
+			*token = os.Getenv("LITHAIR_TOKEN")
+		}
+		write = func(w io.Writer) (lithair.BackupInfo, error) { return fetchBackup(base, *token, w) }
 		node = "remote"
 	} else {
 		cfg, _, _, err := cf.resolve()
@@ -101,8 +107,15 @@ func backupCmd(args []string, std stdio) int {
 }
 
 // fetchBackup streams GET /api/_backup into w.
-func fetchBackup(base string, w io.Writer) (lithair.BackupInfo, error) {
-	resp, err := http.Get(base + "/api/_backup")
+func fetchBackup(base, token string, w io.Writer) (lithair.BackupInfo, error) {
+	req, err := http.NewRequest("GET", base+"/api/_backup", nil)
+	if err != nil {
+		return lithair.BackupInfo{}, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return lithair.BackupInfo{}, err
 	}

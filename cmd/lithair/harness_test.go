@@ -57,6 +57,9 @@ type node struct {
 	output  *bytes.Buffer
 	mu      *sync.Mutex
 	exited  chan struct{}
+	// token is the admin session the harness signs in with.
+	token   string
+	tokenMu sync.Mutex
 }
 
 var servingLine = regexp.MustCompile(`serving (http://[^/ ]+)/`)
@@ -88,7 +91,7 @@ func startWithEnv(t *testing.T, dataDir string, env []string, extra ...string) *
 	t.Helper()
 	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data", dataDir, "--rules", "../../configs/rules"}, extra...)
 	cmd := exec.Command(lithairBinary(t), args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(append(os.Environ(), "LITHAIR_AUTH_INITIAL_ADMIN_PASSWORD="+adminPassword), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -185,6 +188,33 @@ func (r response) json(t *testing.T) map[string]any {
 
 var client = &http.Client{Timeout: 30 * time.Second}
 
+// adminPassword is the first admin's password on every node the tests
+// start (auth.initial_admin_password).
+const adminPassword = "test-admin-password"
+
+// anonymous, as a header pair for do and must, sends a request without
+// the admin credentials the harness adds by default.
+var anonymous = []string{"Authorization", ""}
+
+// adminToken signs in as admin once per node and returns the session.
+func (n *node) adminToken() string {
+	n.tokenMu.Lock()
+	defer n.tokenMu.Unlock()
+	if n.token != "" {
+		return n.token
+	}
+	r, err := n.do("POST", "/api/_auth/login", `{"username":"admin","password":"`+adminPassword+`"}`, anonymous...)
+	if err != nil || r.Status != http.StatusOK {
+		return ""
+	}
+	var out struct{ Token string }
+	json.Unmarshal(r.Body, &out)
+	n.token = out.Token
+	return n.token
+}
+
+// do sends a request as the admin, unless headers say otherwise (an
+// "Authorization" header of their own, or anonymous).
 func (n *node) do(method, path, body string, headers ...string) (response, error) {
 	var rd io.Reader
 	if body != "" {
@@ -197,8 +227,21 @@ func (n *node) do(method, path, body string, headers ...string) (response, error
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	asAdmin := true
 	for i := 0; i+1 < len(headers); i += 2 {
+		if strings.EqualFold(headers[i], "Authorization") {
+			asAdmin = false
+		}
+		if headers[i+1] == "" {
+			req.Header.Del(headers[i])
+			continue
+		}
 		req.Header.Set(headers[i], headers[i+1])
+	}
+	if asAdmin && !strings.HasPrefix(path, "/healthz") && !strings.HasPrefix(path, "/readyz") {
+		if tok := n.adminToken(); tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
 	}
 	resp, err := client.Do(req)
 	if err != nil {

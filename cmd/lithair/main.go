@@ -22,9 +22,6 @@ const (
 	exitOK      = 0
 	exitFailure = 1 // the command ran and found a problem, or failed
 	exitUsage   = 2 // the command line was wrong
-	// exitNotYet: the command exists but what it drives is not built yet
-	// (users and API tokens).
-	exitNotYet = 3
 	// exitConfig (sysexits' EX_CONFIG): the configuration is invalid. The
 	// unit's RestartPreventExitStatus keeps systemd from restarting into
 	// the same mistake.
@@ -85,9 +82,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "restore":
 		return restoreCmd(rest, std)
 	case "user":
-		return notYet("user", userUsage, rest, std)
+		return userCmd(rest, std)
 	case "token":
-		return notYet("token", tokenUsage, rest, std)
+		return tokenCmd(rest, std)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "lithair", version)
 		return exitOK

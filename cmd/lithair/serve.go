@@ -112,7 +112,10 @@ func serveUntilSignal(cfg lithair.Config, cf *configFlags, level *slog.LevelVar,
 		return err
 	}
 	opened.Store(app)
-	srv := web.New(app, logger).HTTPServer(cfg.HTTP.Listen)
+	webServer := web.New(app, logger)
+	srv := webServer.HTTPServer(cfg.HTTP.Listen)
+	stopSocket := serveAdminSocket(cfg.EventStore.Dir, webServer.LocalHandler(), logger)
+	defer stopSocket()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	url := fmt.Sprintf("http://%s/", ln.Addr())
@@ -134,6 +137,7 @@ func serveUntilSignal(cfg lithair.Config, cf *configFlags, level *slog.LevelVar,
 			}
 			ready = true
 			close(started)
+			announceFirstAdmin(stdout, app)
 			// Only now: the log is replayed, Raft runs and the listener
 			// has been bound since before Open.
 			notify.send("READY=1", "STATUS="+servingStatus(app, url))
@@ -294,4 +298,20 @@ func reloadOnSignal(app *lithair.Appliance, cf *configFlags, level *slog.LevelVa
 	if _, err := app.ReloadRules(ctx, "signal"); err != nil && !errors.Is(err, lithair.ErrRulesRefused) {
 		logger.Error("rules reload", "err", err)
 	}
+}
+
+// announceFirstAdmin prints, on the very first start of a data dir, how to
+// sign in as the admin Lithair created. A generated password is shown here
+// and nowhere else, ever.
+func announceFirstAdmin(stdout io.Writer, app *lithair.Appliance) {
+	name, password, ok := app.InitialAdmin()
+	if !ok {
+		return
+	}
+	if password == "" {
+		fmt.Fprintf(stdout, "Lithair created the user %q with the password from auth.initial_admin_password.\n", name)
+		return
+	}
+	fmt.Fprintf(stdout, "Lithair created the first user. Sign in as %s with password: %s\n", name, password)
+	fmt.Fprintf(stdout, "This password is shown only once. Change it with: lithair user passwd %s\n", name)
 }

@@ -184,6 +184,7 @@ func TestSIGTERMDuringWritesLosesNothing(t *testing.T) {
 	dir := t.TempDir()
 	n := startNode(t, dir)
 	httpc := &http.Client{Timeout: 15 * time.Second}
+	token := n.adminToken()
 	var mu sync.Mutex
 	var acked []string
 	failures := map[string]int{}
@@ -200,7 +201,10 @@ func TestSIGTERMDuringWritesLosesNothing(t *testing.T) {
 				default:
 				}
 				body := fmt.Sprintf(`{"name":"w%d-%d","price":1}`, w, i)
-				resp, err := httpc.Post(n.baseURL+"/api/products", "application/json", strings.NewReader(body))
+				req, _ := http.NewRequest("POST", n.baseURL+"/api/products", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+token)
+				resp, err := httpc.Do(req)
 				if err != nil {
 					var ne net.Error
 					mu.Lock()

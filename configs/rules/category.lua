@@ -8,6 +8,6 @@ model "Category" {
   },
   -- Public until authentication lands.
   permissions = {
-    read = { "public" }, create = { "public" }, update = { "public" }, delete = { "public" },
+    read = { "public" }, create = { "editor", "admin" }, update = { "editor", "admin" }, delete = { "admin" },
   },
 }

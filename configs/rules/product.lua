@@ -20,6 +20,9 @@ model "Product" {
     -- are managed, make it { type = "reference", model = "Category" }: a
     -- reference must name an existing record of that model.
     category_id = { type = "string" },
+    -- read/write narrow a field to some roles: only editors and admins see
+    -- what a product costs; the field never leaves the server for others.
+    cost = { type = "number", min = 0, read = { "editor", "admin" } },
   },
 
   -- audited: every change is kept in the audit trail (who, old, new, when).
@@ -29,11 +32,11 @@ model "Product" {
   -- Reads may be cached by clients and proxies for 300 seconds.
   cache = { ttl = 300 },
 
-  -- Who may do what. "public" is anyone, even without logging in;
-  -- "authenticated" is any logged-in user; other names are roles.
-  -- Everything is public until authentication lands; then tighten to e.g.
-  -- create = { "editor", "admin" }, delete = { "admin" }.
+  -- Who may do what. "public" is anyone, even without signing in;
+  -- "authenticated" is any signed-in user; other names are roles. An
+  -- action left out is for admins only. Anyone may browse the catalogue;
+  -- editors and admins maintain it; only admins delete.
   permissions = {
-    read = { "public" }, create = { "public" }, update = { "public" }, delete = { "public" },
+    read = { "public" }, create = { "editor", "admin" }, update = { "editor", "admin" }, delete = { "admin" },
   },
 }
