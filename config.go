@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/lithair/lithair/firewall"
 )
 
 // Config is every setting of an appliance. The zero value is not useful:
@@ -26,6 +28,7 @@ type Config struct {
 	Raft       RaftConfig       `toml:"raft"`
 	Rules      RulesConfig      `toml:"rules"`
 	Auth       AuthConfig       `toml:"auth"`
+	Firewall   firewall.Config  `toml:"firewall"`
 	Log        LogConfig        `toml:"log"`
 }
 
@@ -36,6 +39,13 @@ type HTTPConfig struct {
 	MaxBody        int64    `toml:"max_body"`
 	// ShutdownTimeout bounds how long SIGTERM waits for requests in flight.
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	// The http.Server's limits, which keep slow or hostile clients from
+	// holding connections (a slowloris client is cut at ReadHeaderTimeout).
+	ReadHeaderTimeout Duration `toml:"read_header_timeout"`
+	ReadTimeout       Duration `toml:"read_timeout"`
+	WriteTimeout      Duration `toml:"write_timeout"`
+	IdleTimeout       Duration `toml:"idle_timeout"`
+	MaxHeaderBytes    int      `toml:"max_header_bytes"`
 }
 
 // EventStoreConfig is the [event_store] section: where and how the log is kept.
@@ -104,10 +114,15 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 func DefaultConfig() Config {
 	return Config{
 		HTTP: HTTPConfig{
-			Listen:          "127.0.0.1:8080",
-			RequestTimeout:  Duration{30 * time.Second},
-			MaxBody:         1 << 20,
-			ShutdownTimeout: Duration{20 * time.Second},
+			Listen:            "127.0.0.1:8080",
+			RequestTimeout:    Duration{30 * time.Second},
+			MaxBody:           1 << 20,
+			ShutdownTimeout:   Duration{20 * time.Second},
+			ReadHeaderTimeout: Duration{10 * time.Second},
+			ReadTimeout:       Duration{60 * time.Second},
+			WriteTimeout:      Duration{60 * time.Second},
+			IdleTimeout:       Duration{120 * time.Second},
+			MaxHeaderBytes:    64 << 10,
 		},
 		EventStore: EventStoreConfig{
 			Dir:               "./data",
@@ -128,8 +143,9 @@ func DefaultConfig() Config {
 			Watch:       true,
 			CallTimeout: Duration{50 * time.Millisecond},
 		},
-		Auth: AuthConfig{SessionTTL: Duration{24 * time.Hour}},
-		Log:  LogConfig{Level: "info", Format: "json", SampleRate: 1},
+		Auth:     AuthConfig{SessionTTL: Duration{24 * time.Hour}},
+		Firewall: firewall.DefaultConfig(),
+		Log:      LogConfig{Level: "info", Format: "json", SampleRate: 1},
 	}
 }
 
@@ -246,6 +262,14 @@ func (c *Config) Set(key, s string) error {
 		*p = f
 	case *Duration:
 		return p.UnmarshalText([]byte(s))
+	case *[]string:
+		// A list is written comma-separated: "10.0.0.0/8,192.168.0.0/16".
+		*p = []string{}
+		for _, item := range strings.Split(s, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				*p = append(*p, item)
+			}
+		}
 	default:
 		return fmt.Errorf("lithair: option %s has unsupported type %s", key, v.Type())
 	}
@@ -263,6 +287,12 @@ func (c *Config) Value(key string) string {
 		return strconv.Quote(v)
 	case Duration:
 		return strconv.Quote(v.String())
+	case []string:
+		q := make([]string, len(v))
+		for i, item := range v {
+			q[i] = strconv.Quote(item)
+		}
+		return "[" + strings.Join(q, ", ") + "]"
 	case float64:
 		s := strconv.FormatFloat(v, 'g', -1, 64)
 		if !strings.ContainsAny(s, ".eEnN") {
@@ -575,6 +605,25 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.ShutdownTimeout.Duration <= 0 {
 		bad("http.shutdown_timeout", "must be > 0")
+	}
+	for key, d := range map[string]Duration{"http.read_header_timeout": c.HTTP.ReadHeaderTimeout, "http.read_timeout": c.HTTP.ReadTimeout,
+		"http.write_timeout": c.HTTP.WriteTimeout, "http.idle_timeout": c.HTTP.IdleTimeout} {
+		if d.Duration <= 0 {
+			bad(key, "must be > 0")
+		}
+	}
+	if c.HTTP.MaxHeaderBytes < 4096 {
+		bad("http.max_header_bytes", "must be at least 4096")
+	}
+	if err := c.Firewall.Validate(); err != nil {
+		for _, e := range unjoin(err) {
+			var fe *firewall.ConfigError
+			if errors.As(e, &fe) {
+				bad("firewall."+fe.Key, "%s", fe.Reason)
+			} else {
+				bad("firewall", "%s", e.Error())
+			}
+		}
 	}
 	if c.EventStore.Dir == "" {
 		bad("event_store.dir", "is empty")

@@ -36,11 +36,14 @@ type Config struct {
 // /api/_auth/login.
 func DefaultConfig() Config {
 	return Config{
-		Rate:       1000,
-		Burst:      2000,
-		LoginRate:  5,
-		LoginBurst: 20,
-		LoginPath:  "/api/_auth/login",
+		Allow:          []string{},
+		Deny:           []string{},
+		TrustedProxies: []string{},
+		Rate:           1000,
+		Burst:          2000,
+		LoginRate:      5,
+		LoginBurst:     20,
+		LoginPath:      "/api/_auth/login",
 	}
 }
 

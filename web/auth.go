@@ -191,10 +191,10 @@ var LocalAdmin = &rules.User{ID: "local", Name: "local-admin", Roles: []string{r
 // socket in the data dir, mode 0600) and the offline tools. It must never
 // face a network.
 func (s *Server) LocalHandler() http.Handler {
-	h := s.Handler()
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := s.inner()
+	return s.recoverPanics(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Header.Del("Authorization")
 		r.Header.Del("Cookie")
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, LocalAdmin)))
-	})
+	}))
 }

@@ -8,9 +8,9 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	lithair "github.com/lithair/lithair"
+	"github.com/lithair/lithair/firewall"
 	"github.com/lithair/lithair/rules"
 )
 
@@ -19,6 +19,7 @@ type Server struct {
 	app    *lithair.Appliance
 	logger *slog.Logger
 	mux    *http.ServeMux
+	fw     *firewall.Firewall // nil only if the configuration was never validated
 }
 
 // New returns a Server for app.
@@ -27,6 +28,12 @@ func New(app *lithair.Appliance, logger *slog.Logger) *Server {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{app: app, logger: logger, mux: http.NewServeMux()}
+	cfg := app.Config()
+	fw, err := firewall.New(cfg.Firewall, cfg.HTTP.MaxBody)
+	if err != nil {
+		logger.Error("firewall off: its configuration is invalid", "err", err)
+	}
+	s.fw = fw
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	// Signing in and out is for everyone; what follows is for admins.
@@ -62,23 +69,34 @@ func New(app *lithair.Appliance, logger *slog.Logger) *Server {
 }
 
 // Handler returns the root handler with its middleware, outermost first:
-// panics become 500s; cross-origin browser writes are refused (a session
-// cookie must not let another site act); the caller is authenticated.
+// panics become 500s; the firewall (address lists, rate limits, body cap);
+// cross-origin browser writes are refused (a session cookie must not let
+// another site act); the caller is authenticated.
 func (s *Server) Handler() http.Handler {
-	return s.recoverPanics(http.NewCrossOriginProtection().Handler(s.authenticate(s.mux)))
+	h := s.inner()
+	if s.fw != nil {
+		h = s.fw.Wrap(h)
+	}
+	return s.recoverPanics(h)
+}
+
+func (s *Server) inner() http.Handler {
+	return http.NewCrossOriginProtection().Handler(s.authenticate(s.mux))
 }
 
 // HTTPServer returns an http.Server with timeouts that keep slow clients
 // from holding connections.
 func (s *Server) HTTPServer(addr string) *http.Server {
+	c := s.app.Config().HTTP
 	return &http.Server{
 		Addr:              addr,
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: c.ReadHeaderTimeout.Duration,
+		ReadTimeout:       c.ReadTimeout.Duration,
+		WriteTimeout:      c.WriteTimeout.Duration,
+		IdleTimeout:       c.IdleTimeout.Duration,
+		MaxHeaderBytes:    c.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
 	}
 }
 
