@@ -23,6 +23,10 @@ type Machine struct {
 	commands func(idx uint64) (*event.Command, error)
 	// Logger receives what Apply cannot return: projection failures.
 	Logger *slog.Logger
+	// OnApply, when set before the first Apply, is told of every record
+	// change applied (not of refusals), on the apply goroutine, in log
+	// order: the live event stream feeds on it. It must not block.
+	OnApply func(idx uint64, c *event.Command, applied index.Applied)
 	// logApplied is the last index this node applied from its own log,
 	// never raised by a snapshot restore: entries up to it were committed.
 	logApplied atomic.Uint64
@@ -86,6 +90,9 @@ func (m *Machine) Apply(idx uint64, c *event.Command) *Result {
 	applied, err := m.state.Apply(idx, c)
 	if err == nil {
 		m.feedProjections(c.Model, applied)
+		if m.OnApply != nil {
+			m.OnApply(idx, c, applied)
+		}
 	}
 	return &Result{Record: applied.New, Err: err}
 }

@@ -40,6 +40,10 @@ func New(app *lithair.Appliance, logger *slog.Logger) *Server {
 	s.mux.HandleFunc("POST /api/_auth/login", s.ready(s.login))
 	s.mux.HandleFunc("POST /api/_auth/logout", s.ready(s.logout))
 	s.mux.HandleFunc("GET /api/_auth/me", s.ready(s.me))
+	// The event stream shows each caller what the rules let them read;
+	// a batch is checked operation by operation like single writes.
+	s.mux.HandleFunc("GET /api/_events", s.ready(s.eventStream))
+	s.mux.HandleFunc("POST /api/_batch", s.ready(s.batch))
 	admin := func(pattern string, h http.HandlerFunc) { s.mux.HandleFunc(pattern, s.ready(s.adminOnly(h))) }
 	admin("GET /api/_users", s.listUsers)
 	admin("POST /api/_users", s.createUser)
