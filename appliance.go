@@ -23,6 +23,7 @@ import (
 	"github.com/lithair/lithair/event"
 	"github.com/lithair/lithair/index"
 	wal "github.com/lithair/lithair/log"
+	"github.com/lithair/lithair/metrics"
 	"github.com/lithair/lithair/raftlog"
 	"github.com/lithair/lithair/rules"
 )
@@ -47,6 +48,8 @@ type Appliance struct {
 	fsm       *raftlog.FSM
 	state     *index.State
 	raft      *raft.Raft
+	snaps     raft.SnapshotStore
+	metrics   *metrics.Metrics
 	ready     atomic.Bool
 	// restoredAt is the applied index right after Raft restored the latest
 	// snapshot: what the replay started from.
@@ -100,6 +103,7 @@ func open(cfg Config, logger *slog.Logger, diskRules *rules.Set) (*Appliance, er
 		return nil, err
 	}
 	a := &Appliance{cfg: cfg, logger: logger, readyCh: make(chan struct{}), stop: make(chan struct{})}
+	a.metrics = newMetrics(a)
 	ok := false
 	defer func() {
 		if !ok {
@@ -127,8 +131,10 @@ func open(cfg Config, logger *slog.Logger, diskRules *rules.Set) (*Appliance, er
 	if err != nil {
 		return nil, err
 	}
+	a.snaps = snaps
 	a.state = index.New()
-	a.fsm = raftlog.NewFSM(a.state, ruleOptions(cfg))
+	a.fsm = raftlog.NewFSM(a.state, a.ruleOptions())
+	a.fsm.Machine().OnSnapshot = a.metrics.ObserveSnapshot
 	a.fsm.Machine().SetCommandSource(logs.Command)
 	logs.SetAppliedSource(a.fsm.Machine().LogApplied)
 	a.fsm.Machine().Logger = logger
@@ -175,6 +181,7 @@ func open(cfg Config, logger *slog.Logger, diskRules *rules.Set) (*Appliance, er
 		if snaps, err = raft.NewFileSnapshotStoreWithLogger(dir, 2, hlog); err != nil {
 			return nil, err
 		}
+		a.snaps = snaps
 		a.raft, err = newRaft(rc, a.fsm, logs, stable, snaps, transport)
 	}
 	if err != nil {
@@ -277,7 +284,7 @@ func (a *Appliance) becomeReady(lastAtOpen uint64, diskRules *rules.Set) {
 			}
 			active := a.fsm.Rules()
 			if diskRules == nil && active == nil {
-				empty, err := rules.LoadFiles(nil, ruleOptions(a.cfg))
+				empty, err := rules.LoadFiles(nil, a.ruleOptions())
 				if err != nil {
 					a.logger.Warn("loading the system models", "err", err)
 					continue

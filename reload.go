@@ -48,11 +48,14 @@ const misfitScanLimit = 100000
 // ReloadRules checks the rules directory and, if the set is good and
 // differs from the active one, commits it through Raft so every node
 // switches at the same log index. A bad set changes nothing.
-func (a *Appliance) ReloadRules(ctx context.Context, trigger string) (*ReloadReport, error) {
+func (a *Appliance) ReloadRules(ctx context.Context, trigger string) (_ *ReloadReport, err error) {
 	a.reload.mu.Lock()
 	defer a.reload.mu.Unlock()
 	rep := &ReloadReport{At: time.Now().UTC(), Trigger: trigger}
-	defer func() { a.reload.last = rep }()
+	defer func() {
+		a.reload.last = rep
+		a.metrics.RulesReloaded(err)
+	}()
 	active := a.Rules()
 	if active != nil {
 		rep.Version = active.Version

@@ -15,7 +15,7 @@ const (
 	StagePermissions                // the permission rules
 	StageHandler                    // the handler's own work, reads included
 	StageRaftCommit                 // Raft replicating the command to a quorum
-	StageStorage                    // the state machine applying the committed command
+	StageStorage                    // the event log: writing a batch of entries and its fsync
 	StageSerialization              // encoding the response body
 	numStages
 )

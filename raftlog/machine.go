@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/lithair/lithair/event"
 	"github.com/lithair/lithair/index"
@@ -27,6 +28,9 @@ type Machine struct {
 	// change applied (not of refusals), on the apply goroutine, in log
 	// order: the live event stream feeds on it. It must not block.
 	OnApply func(idx uint64, c *event.Command, applied index.Applied)
+	// OnSnapshot, when set, is told how long each snapshot took to write
+	// and whether it failed. For metrics.
+	OnSnapshot func(d time.Duration, err error)
 	// logApplied is the last index this node applied from its own log,
 	// never raised by a snapshot restore: entries up to it were committed.
 	logApplied atomic.Uint64

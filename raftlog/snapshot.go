@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/hashicorp/raft"
@@ -41,21 +42,25 @@ type snapshotHeader struct {
 const maxHeader = 64 << 20
 
 type snapshot struct {
-	view  *index.View
-	rules *rules.Set
-	proj  []savedProjection
-	err   error
+	view    *index.View
+	rules   *rules.Set
+	proj    []savedProjection
+	err     error
+	observe func(time.Duration, error)
 }
 
 // Snapshot freezes the machine's state for Persist. Raft never calls it
 // concurrently with Apply, so the view and the projections agree.
 func (m *Machine) Snapshot() raft.FSMSnapshot {
 	proj, err := m.saveProjections()
-	return &snapshot{view: m.state.View(), rules: m.Rules(), proj: proj, err: err}
+	return &snapshot{view: m.state.View(), rules: m.Rules(), proj: proj, err: err, observe: m.OnSnapshot}
 }
 
 // Persist streams the frozen view into the sink through zstd.
-func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+func (s *snapshot) Persist(sink raft.SnapshotSink) (err error) {
+	if s.observe != nil {
+		defer func(start time.Time) { s.observe(time.Since(start), err) }(time.Now())
+	}
 	if err := s.write(sink); err != nil {
 		sink.Cancel()
 		return err

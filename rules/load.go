@@ -30,6 +30,10 @@ type Options struct {
 	PoolSize int
 	// Print receives what rule code prints (file name, message). Nil drops it.
 	Print func(file, msg string)
+	// Observe, when set, is told of every Lua call at run time: its kind
+	// ("validate", "permission", "default", "projection"), how long it
+	// took, and whether it ran out of time. For metrics.
+	Observe func(kind string, d time.Duration, timedOut bool)
 }
 
 func (o Options) withDefaults() Options {

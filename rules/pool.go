@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
+	"time"
 
 	lua "github.com/yuin/gopher-lua"
 )
@@ -134,7 +136,14 @@ func (s *Set) call(parent context.Context, slot int, what func() string, nret in
 	} else {
 		ctx, cancel = context.WithTimeout(parent, s.opts.CallTimeout)
 	}
+	var start time.Time
+	if s.opts.Observe != nil {
+		start = time.Now()
+	}
 	rets, err := v.call(ctx, slot, build(v), nret)
+	if s.opts.Observe != nil {
+		s.opts.Observe(callKind(what()), time.Since(start), err != nil && ctx.Err() != nil)
+	}
 	// Disarm before the VM goes back to the pool: its deadline is reused by
 	// the next caller. ctx.Err() stays readable until that next arming.
 	cancel()
@@ -152,4 +161,17 @@ func (s *Set) call(parent context.Context, slot int, what func() string, nret in
 	}
 	s.pool.put(v, false)
 	return err
+}
+
+// callKind names the kind of a call from its description, for Observe.
+func callKind(what string) string {
+	switch {
+	case strings.HasPrefix(what, "permissions."):
+		return "permission"
+	case strings.HasPrefix(what, "validate "):
+		return "validate"
+	case strings.HasPrefix(what, "default "):
+		return "default"
+	}
+	return "projection"
 }

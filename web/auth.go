@@ -9,6 +9,7 @@ import (
 
 	lithair "github.com/lithair/lithair"
 	"github.com/lithair/lithair/auth"
+	"github.com/lithair/lithair/metrics"
 	"github.com/lithair/lithair/rules"
 )
 
@@ -59,6 +60,11 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		u, err := s.app.Authenticate(secret)
 		if err != nil {
+			reason := metrics.AuthBadToken
+			if errors.Is(err, lithair.ErrTokenExpired) {
+				reason = metrics.AuthExpired
+			}
+			s.app.Metrics().AuthFailed(reason)
 			if header {
 				code := "invalid_token"
 				if errors.Is(err, lithair.ErrTokenExpired) {
@@ -70,6 +76,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		info(r).user = u.Name
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, u)))
 	})
 }
@@ -119,7 +126,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	secret, expires, u, err := s.app.Login(r.Context(), req.Username, req.Password)
 	switch {
 	case errors.Is(err, lithair.ErrBadCredentials):
-		s.logger.Info("sign-in refused", "user", req.Username, "remote", r.RemoteAddr)
+		s.app.Metrics().AuthFailed(metrics.AuthBadPassword)
+		s.logger.Info("sign-in refused", "user", req.Username, "client", clientIP(s.fw, r))
 		writeError(w, unauthenticated("invalid_credentials", err.Error()))
 		return
 	case err != nil:

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/lithair/lithair/index"
+	"github.com/lithair/lithair/metrics"
 	"github.com/lithair/lithair/rules"
 )
 
@@ -34,7 +36,12 @@ func actionOf(method string) rules.Action {
 // not read is answered as absent (404), so ids of others' records reveal
 // nothing; a refused write is 403.
 func (s *Server) predicate(ctx context.Context, m *rules.Model, a rules.Action, u *rules.User, id string, old, new map[string]any) *apiError {
+	if !m.HasPredicate(a) {
+		return nil
+	}
+	start := time.Now()
 	ok, err := m.AllowedContext(ctx, a, u, old, new)
+	s.stage(metrics.StagePermissions, start)
 	if err != nil {
 		s.logger.Warn("permission script failed", "model", m.Name, "action", a, "err", err)
 		return errorf(http.StatusInternalServerError, "permission_failed", "the model's permission function failed")
@@ -42,6 +49,7 @@ func (s *Server) predicate(ctx context.Context, m *rules.Model, a rules.Action, 
 	if ok {
 		return nil
 	}
+	s.app.Metrics().PermissionDenied(m.Name)
 	if a == rules.ActionRead {
 		return errorf(http.StatusNotFound, "not_found", fmt.Sprintf("no %s with id %s", m.Name, id))
 	}

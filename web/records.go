@@ -15,6 +15,7 @@ import (
 	lithair "github.com/lithair/lithair"
 	"github.com/lithair/lithair/event"
 	"github.com/lithair/lithair/index"
+	"github.com/lithair/lithair/metrics"
 	"github.com/lithair/lithair/rules"
 )
 
@@ -65,13 +66,13 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, m *rules.Model) 
 		return
 	}
 	c := &event.Command{Op: event.OpCreate, Model: m.Name, ID: id.String(), Fields: raw, Actor: actorOf(r), Time: time.Now().UnixNano()}
-	rec, err := s.app.Propose(r.Context(), c)
+	rec, err := s.commit(r, c)
 	if err != nil {
 		writeError(w, s.proposeError(err))
 		return
 	}
 	w.Header().Set("Location", m.Path+"/"+rec.ID)
-	writeRecord(w, http.StatusCreated, m, u, rec)
+	s.writeRecord(w, http.StatusCreated, m, u, rec)
 }
 
 // lookup returns the record id of m that u may read, or the answer to give.
@@ -101,7 +102,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, m *rules.Model, id 
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	writeRecord(w, http.StatusOK, m, u, rec)
+	s.writeRecord(w, http.StatusOK, m, u, rec)
 }
 
 // update serves PUT (replace: the body is the whole new record) and PATCH
@@ -151,7 +152,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, m *rules.Model, 
 			return
 		}
 		c := &event.Command{Op: event.OpUpdate, Model: m.Name, ID: id, Expected: old.Version, Fields: raw, Actor: actorOf(r), Time: time.Now().UnixNano()}
-		rec, err := s.app.Propose(r.Context(), c)
+		rec, err := s.commit(r, c)
 		var ref *event.Refusal
 		if !conditional && attempt < retriesOnRace && errors.As(err, &ref) && ref.Code == event.CodeVersionMismatch {
 			continue // someone else won the race: re-read and validate again
@@ -160,7 +161,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, m *rules.Model, 
 			writeError(w, s.proposeError(err))
 			return
 		}
-		writeRecord(w, http.StatusOK, m, u, rec)
+		s.writeRecord(w, http.StatusOK, m, u, rec)
 		return
 	}
 }
@@ -187,7 +188,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, m *rules.Model, 
 		}
 	}
 	c := &event.Command{Op: event.OpDelete, Model: m.Name, ID: id, Expected: expected, Actor: actorOf(r), Time: time.Now().UnixNano()}
-	if _, err := s.app.Propose(r.Context(), c); err != nil {
+	if _, err := s.commit(r, c); err != nil {
 		writeError(w, s.proposeError(err))
 		return
 	}
@@ -197,7 +198,16 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, m *rules.Model, 
 // prepare validates a candidate record against the model and returns its
 // fields, also encoded in the model's field order.
 func (s *Server) prepare(ctx context.Context, m *rules.Model, u *rules.User, input, old map[string]any) (map[string]any, json.RawMessage, *apiError) {
+	start := time.Now()
 	fields, ferrs, err := m.Prepare(input, old, s.ruleContext(ctx, u))
+	d := time.Since(start)
+	s.app.Metrics().ObserveStage(metrics.StageValidation, d)
+	if ri, ok := ctx.Value(infoKey{}).(*reqInfo); ok {
+		ri.validation += d
+	}
+	if err != nil || len(ferrs) > 0 {
+		s.app.Metrics().ValidationFailed(m.Name)
+	}
 	if err != nil {
 		s.logger.Warn("validation script failed", "model", m.Name, "err", err)
 		return nil, nil, &apiError{Status: http.StatusUnprocessableEntity, Code: "validation_failed", Message: "the model's validate function failed: " + err.Error()}
@@ -267,13 +277,23 @@ func (s *Server) proposeError(err error) *apiError {
 	return errorf(http.StatusInternalServerError, "internal", "the write failed: "+err.Error())
 }
 
-func writeRecord(w http.ResponseWriter, status int, m *rules.Model, u *rules.User, rec *index.Record) {
+func (s *Server) writeRecord(w http.ResponseWriter, status int, m *rules.Model, u *rules.User, rec *index.Record) {
 	h := w.Header()
 	h.Set("ETag", etag(rec.Version))
 	if m.CacheTTL > 0 {
 		h.Set("Cache-Control", "max-age="+strconv.Itoa(int(m.CacheTTL/time.Second)))
 	}
-	writeRaw(w, status, withoutFields(rec.JSON(), m.Hidden(u)))
+	start := time.Now()
+	body := withoutFields(rec.JSON(), m.Hidden(u))
+	s.stage(metrics.StageSerialization, start)
+	writeRaw(w, status, body)
+}
+
+// commit proposes c through Raft and waits until it is durable and
+// applied: the raft_commit stage.
+func (s *Server) commit(r *http.Request, c *event.Command) (*index.Record, error) {
+	defer s.stage(metrics.StageRaftCommit, time.Now())
+	return s.app.Propose(r.Context(), c)
 }
 
 func etag(version uint64) string { return `"` + strconv.FormatUint(version, 10) + `"` }

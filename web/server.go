@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	lithair "github.com/lithair/lithair"
 	"github.com/lithair/lithair/firewall"
+	"github.com/lithair/lithair/metrics"
 	"github.com/lithair/lithair/rules"
 )
 
@@ -20,6 +22,8 @@ type Server struct {
 	logger *slog.Logger
 	mux    *http.ServeMux
 	fw     *firewall.Firewall // nil only if the configuration was never validated
+	// openapi caches the API description of the rules in force.
+	openapi openAPICache
 }
 
 // New returns a Server for app.
@@ -34,17 +38,22 @@ func New(app *lithair.Appliance, logger *slog.Logger) *Server {
 		logger.Error("firewall off: its configuration is invalid", "err", err)
 	}
 	s.fw = fw
-	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("GET /readyz", s.readyz)
+	if fw != nil {
+		fw.OnDeny = app.Metrics().FirewallDenied
+	}
+	s.handle("GET /healthz", s.healthz)
+	s.handle("GET /readyz", s.readyz)
+	s.handle("GET /metrics", app.Metrics().Handler().ServeHTTP)
 	// Signing in and out is for everyone; what follows is for admins.
-	s.mux.HandleFunc("POST /api/_auth/login", s.ready(s.login))
-	s.mux.HandleFunc("POST /api/_auth/logout", s.ready(s.logout))
-	s.mux.HandleFunc("GET /api/_auth/me", s.ready(s.me))
+	s.handle("POST /api/_auth/login", s.ready(s.login))
+	s.handle("POST /api/_auth/logout", s.ready(s.logout))
+	s.handle("GET /api/_auth/me", s.ready(s.me))
 	// The event stream shows each caller what the rules let them read;
 	// a batch is checked operation by operation like single writes.
-	s.mux.HandleFunc("GET /api/_events", s.ready(s.eventStream))
-	s.mux.HandleFunc("POST /api/_batch", s.ready(s.batch))
-	admin := func(pattern string, h http.HandlerFunc) { s.mux.HandleFunc(pattern, s.ready(s.adminOnly(h))) }
+	s.handle("GET /api/_events", s.ready(s.eventStream))
+	s.handle("GET /api/_openapi.json", s.ready(s.openAPI))
+	s.handle("POST /api/_batch", s.ready(s.batch))
+	admin := func(pattern string, h http.HandlerFunc) { s.handle(pattern, s.ready(s.adminOnly(h))) }
 	admin("GET /api/_users", s.listUsers)
 	admin("POST /api/_users", s.createUser)
 	admin("GET /api/_users/{name}", s.getUser)
@@ -61,7 +70,7 @@ func New(app *lithair.Appliance, logger *slog.Logger) *Server {
 	admin("POST /api/_rules/reload", s.reloadRules)
 	admin("GET /api/_projections/", s.projections)
 	admin("GET /api/_projections", s.projections)
-	s.mux.HandleFunc("/api/", s.ready(s.api))
+	s.handle("/api/", s.ready(s.api))
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/" {
 			writeJSON(w, http.StatusOK, map[string]string{"name": "lithair", "api": "/api/", "health": "/healthz"})
@@ -72,16 +81,22 @@ func New(app *lithair.Appliance, logger *slog.Logger) *Server {
 	return s
 }
 
+// handle registers h under pattern, naming the route for metrics and logs.
+func (s *Server) handle(pattern string, h http.HandlerFunc) {
+	s.mux.HandleFunc(pattern, named(pattern, h))
+}
+
 // Handler returns the root handler with its middleware, outermost first:
-// panics become 500s; the firewall (address lists, rate limits, body cap);
+// the request is observed (metrics, log line, trace context); panics
+// become 500s; the firewall (address lists, rate limits, body cap);
 // cross-origin browser writes are refused (a session cookie must not let
 // another site act); the caller is authenticated.
 func (s *Server) Handler() http.Handler {
-	h := s.inner()
+	h := s.passedFirewall(s.inner())
 	if s.fw != nil {
 		h = s.fw.Wrap(h)
 	}
-	return s.recoverPanics(h)
+	return s.observe(s.recoverPanics(h))
 }
 
 func (s *Server) inner() http.Handler {
@@ -130,7 +145,14 @@ func (s *Server) ready(h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		w.Header().Set("X-Lithair-Rules-Version", s.app.Rules().Version)
+		if ri := info(r); !ri.passed.IsZero() {
+			s.stage(metrics.StageRouting, ri.passed)
+		}
+		start := time.Now()
 		h(w, r)
+		if r.URL.Path != "/api/_events" { // a stream's life is not a handler's time
+			s.stage(metrics.StageHandler, start)
+		}
 	}
 }
 
@@ -141,6 +163,10 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if !s.app.Ready() {
 		writeError(w, errorf(http.StatusServiceUnavailable, "not_ready", "the node is still replaying its log"))
+		return
+	}
+	if s.app.Leader() == "" {
+		writeError(w, errorf(http.StatusServiceUnavailable, "no_leader", "the node knows no leader: writes would not commit"))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "applied_index": s.app.State().AppliedIndex()})
@@ -201,8 +227,19 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		methodNotAllowed(w, allow)
 		return
 	}
+	ri := info(r)
+	ri.model, ri.op, ri.route = m.Name, r.Method, m.Path
+	switch {
+	case sub == "events":
+		ri.route = m.Path + "/{id}/events"
+	case rest != "":
+		ri.route = m.Path + "/{id}"
+	}
 	u := userFrom(r)
-	if a := actionOf(r.Method); !m.RoleAllowed(a, u) {
+	a := actionOf(r.Method)
+	ri.op = string(a)
+	if !m.RoleAllowed(a, u) {
+		s.app.Metrics().PermissionDenied(m.Name)
 		writeError(w, denied(u, string(a)+" "+m.Name+" records"))
 		return
 	}
