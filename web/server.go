@@ -44,6 +44,8 @@ func New(app *lithair.Appliance, logger *slog.Logger) *Server {
 	s.handle("GET /healthz", s.healthz)
 	s.handle("GET /readyz", s.readyz)
 	s.handle("GET /metrics", app.Metrics().Handler().ServeHTTP)
+	s.handle("GET /admin/", s.adminPage)
+	s.handle("GET /admin", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/admin/", http.StatusMovedPermanently) })
 	// Signing in and out is for everyone; what follows is for admins.
 	s.handle("POST /api/_auth/login", s.ready(s.login))
 	s.handle("POST /api/_auth/logout", s.ready(s.logout))
