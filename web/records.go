@@ -281,7 +281,8 @@ func (s *Server) writeRecord(w http.ResponseWriter, status int, m *rules.Model, 
 	h := w.Header()
 	h.Set("ETag", etag(rec.Version))
 	if m.CacheTTL > 0 {
-		h.Set("Cache-Control", "max-age="+strconv.Itoa(int(m.CacheTTL/time.Second)))
+		h.Set("Cache-Control", cacheControl(m))
+		h.Set("Vary", "Authorization, Cookie")
 	}
 	start := time.Now()
 	body := withoutFields(rec.JSON(), m.Hidden(u))
@@ -324,4 +325,19 @@ func ifMatch(r *http.Request) (version uint64, present bool, e *apiError) {
 func preconditionFailed(m *rules.Model, rec *index.Record, expected uint64) *apiError {
 	return errorf(http.StatusPreconditionFailed, "version_mismatch",
 		fmt.Sprintf("%s %s is at version %d, not %d", m.Name, rec.ID, rec.Version, expected))
+}
+
+// cacheControl is the Cache-Control of a model's records. What depends on
+// who asks (a role to read, a read predicate, a field some roles may not
+// see) may be kept by the client only, never by a shared cache.
+func cacheControl(m *rules.Model) string {
+	age := "max-age=" + strconv.Itoa(int(m.CacheTTL/time.Second))
+	personal := !m.RoleAllowed(rules.ActionRead, nil) || m.HasPredicate(rules.ActionRead)
+	for _, f := range m.Fields {
+		personal = personal || f.ReadRoles != nil
+	}
+	if personal {
+		return "private, " + age
+	}
+	return "public, " + age
 }
