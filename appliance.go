@@ -199,8 +199,9 @@ func open(cfg Config, logger *slog.Logger, diskRules *rules.Set) (*Appliance, er
 		logger.Info("resuming", "data", dir, "snapshot_index", a.state.AppliedIndex(), "first_index", a.log.FirstIndex(), "last_index", lastAtOpen)
 	}
 	ok = true
-	a.wg.Add(1)
+	a.wg.Add(2)
 	go a.becomeReady(lastAtOpen, diskRules)
+	go a.sweepSessions()
 	if cfg.Rules.Watch {
 		a.wg.Add(1)
 		go a.watchRules()

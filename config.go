@@ -666,8 +666,8 @@ func (c *Config) Validate() error {
 	if c.Rules.CallTimeout.Duration <= 0 {
 		bad("rules.call_timeout", "must be > 0")
 	}
-	if c.Auth.SessionTTL.Duration < time.Minute {
-		bad("auth.session_ttl", "must be at least 1m")
+	if c.Auth.SessionTTL.Duration < time.Second {
+		bad("auth.session_ttl", "must be at least 1s")
 	}
 	if p := c.Auth.InitialAdminPassword; p != "" && (len(p) < 8 || len(p) > 1024) {
 		bad("auth.initial_admin_password", "must be 8 to 1024 bytes long (or empty for a random one)")

@@ -352,3 +352,42 @@ func cloneMap(m map[string]any) map[string]any {
 	}
 	return out
 }
+
+// sweepEvery is how often the leader deletes expired sessions.
+const sweepEvery = time.Minute
+
+// sweepSessions deletes expired sessions now and then, on the leader, so
+// that sessions nobody logged out of do not pile up in the state. An
+// expired session is refused at authentication whether swept or not.
+func (a *Appliance) sweepSessions() {
+	defer a.wg.Done()
+	tick := time.NewTicker(sweepEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case <-tick.C:
+		}
+		if !a.Ready() || a.Leader() != a.cfg.Raft.NodeID {
+			continue
+		}
+		now := time.Now()
+		page, err := a.state.List(index.Query{Model: rules.SessionModel, Limit: 1000})
+		if err != nil {
+			continue
+		}
+		for _, rec := range page.Records {
+			exp, _ := rec.Fields()["expires_at"].(string)
+			if t, err := time.Parse(time.RFC3339Nano, exp); err == nil && t.After(now) {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, err := a.propose(ctx, &event.Command{Op: event.OpDelete, Model: rules.SessionModel, ID: rec.ID, Expected: rec.Version, Actor: "lithair", Time: time.Now().UnixNano()})
+			cancel()
+			if err != nil {
+				break
+			}
+		}
+	}
+}
