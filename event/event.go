@@ -5,6 +5,7 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,7 +21,13 @@ const (
 	OpDelete Op = "delete"
 	// OpRules deploys a new rule set; every node switches at the same index.
 	OpRules Op = "rules"
+	// OpBatch carries creates, updates and deletes of different records in
+	// Batch, applied in order at one log index, all or none.
+	OpBatch Op = "batch"
 )
+
+// MaxBatch is the most operations one OpBatch command carries.
+const MaxBatch = 1000
 
 // Kind is the kind of an Event, as projections and the history API see it.
 type Kind string
@@ -50,7 +57,82 @@ type Command struct {
 	Time int64 `json:"time"`
 	// Rules carries a rule set for OpRules: file names and sources.
 	Rules []RuleFile `json:"rules,omitempty"`
+	// Batch carries the operations of an OpBatch, each a whole record
+	// command of its own (model, id, expected version, fields, actor, time).
+	Batch Batch `json:"batch,omitempty"`
 }
+
+// Ops returns the record commands c carries: a batch's operations, or c
+// itself.
+func (c *Command) Ops() []*Command {
+	if c.Op == OpBatch {
+		return c.Batch
+	}
+	return []*Command{c}
+}
+
+// For returns the command that changed the record id of model at c's log
+// index: c itself when c is not a batch, and for a batch its operation on
+// that record, or nil if it has none. A batch changes a record at most once,
+// so one log index is at most one event of a record: whatever reads a
+// record's history back from the log picks its command with For.
+func (c *Command) For(model, id string) *Command {
+	if c.Op != OpBatch {
+		return c
+	}
+	for _, op := range c.Batch {
+		if op.Model == model && op.ID == id {
+			return op
+		}
+	}
+	return nil
+}
+
+// Batch is the operations of an OpBatch command.
+type Batch []*Command
+
+// UnmarshalJSON decodes a batch's operations one by one, so that a list
+// longer than MaxBatch is refused before it is read whole, and an
+// operation's own "batch" member is taken raw, never decoded in turn: a log
+// entry of nested batches costs no more to refuse than its length.
+func (b *Batch) UnmarshalJSON(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok == nil {
+		*b = nil
+		return nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return errors.New("batch: not a list")
+	}
+	out := Batch{}
+	for dec.More() {
+		if len(out) == MaxBatch {
+			return fmt.Errorf("batch: more than %d operations", MaxBatch)
+		}
+		var op struct {
+			*plainCommand
+			Batch json.RawMessage `json:"batch"`
+		}
+		op.plainCommand = &plainCommand{}
+		if err := dec.Decode(&op); err != nil {
+			return err
+		}
+		if len(op.Batch) > 0 && string(op.Batch) != "null" {
+			return fmt.Errorf("batch: operation %d is a batch itself", len(out))
+		}
+		out = append(out, (*Command)(op.plainCommand))
+	}
+	*b = out
+	return nil
+}
+
+// plainCommand is a Command without its methods, for decoding a batch's
+// operations with their "batch" member shadowed.
+type plainCommand Command
 
 // RuleFile is one Lua rule file inside an OpRules command.
 type RuleFile struct {
@@ -88,6 +170,12 @@ func Decode(b []byte) (*Command, error) {
 	if err := json.Unmarshal(b[1:], &c); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
 	}
+	switch {
+	case c.Op == OpBatch && len(c.Batch) == 0:
+		return nil, fmt.Errorf("%w: a batch without operations", ErrFormat)
+	case c.Op != OpBatch && c.Batch != nil:
+		return nil, fmt.Errorf("%w: a %q command with batch operations", ErrFormat, c.Op)
+	}
 	return &c, nil
 }
 
@@ -109,6 +197,22 @@ type Refusal struct {
 	Field   string `json:"field,omitempty"`
 	Message string `json:"message"`
 }
+
+// BatchRefusal is the refusal of a whole batch because of one of its
+// operations: the one at Index (from 0) was refused with Refusal, and so
+// nothing of the batch was applied. It unwraps to that Refusal, so code
+// that handles single commands maps it the same way.
+type BatchRefusal struct {
+	Index   int
+	Refusal *Refusal
+}
+
+func (r *BatchRefusal) Error() string {
+	return fmt.Sprintf("batch operation %d: %v", r.Index, r.Refusal)
+}
+
+// Unwrap returns the refused operation's Refusal.
+func (r *BatchRefusal) Unwrap() error { return r.Refusal }
 
 func (r *Refusal) Error() string {
 	if r.Field != "" {

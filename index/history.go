@@ -104,6 +104,10 @@ type AuditRef struct {
 	ID    string
 	Actor string
 	Kind  event.Kind
+	// Seq tells apart the changes one batch made to records of Model: the
+	// change is the batch's Seq-th operation (from 0) on Model. It is 0
+	// for a command that changes one record, and when ID is set.
+	Seq int
 }
 
 // auditEntry is the compact form the trail keeps: 16 bytes a change.
@@ -151,7 +155,9 @@ type AuditQuery struct {
 }
 
 // Audit returns matching audit entries newest first, and whether more
-// follow (continue with Before = the last entry's Index). With an ID, the
+// follow (continue with Before = the last entry's Index). A page never
+// ends inside the changes of one log entry, so the last one may take it
+// past Limit by the rest of a batch's changes. With an ID, the
 // entries come from that record's history and their Actor is left for the
 // caller to read from the log (and to filter on).
 func (s *State) Audit(q AuditQuery) ([]AuditRef, bool) {
@@ -189,10 +195,16 @@ func (s *State) Audit(q AuditQuery) ([]AuditRef, bool) {
 		if (q.Model != "" && model != q.Model) || (q.Actor != "" && actor != q.Actor) {
 			continue
 		}
-		if len(out) == q.Limit {
+		if len(out) >= q.Limit && (len(out) == 0 || out[len(out)-1].Index != a.Index) {
 			return out, true
 		}
-		out = append(out, AuditRef{Index: a.Index, Model: model, Actor: actor, Kind: kinds[a.kind]})
+		seq := 0
+		for j := i - 1; j >= 0 && s.audit[j].Index == a.Index; j-- {
+			if s.audit[j].model == a.model {
+				seq++
+			}
+		}
+		out = append(out, AuditRef{Index: a.Index, Model: model, Actor: actor, Kind: kinds[a.kind], Seq: seq})
 	}
 	return out, false
 }

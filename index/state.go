@@ -204,6 +204,13 @@ type Applied struct {
 func (s *State) Apply(idx uint64, c *event.Command) (Applied, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.applyLocked(idx, c)
+}
+
+// applyLocked is Apply under the caller's lock. Every refusal comes before
+// the first change to a record, index or the audit trail (a table made for
+// a model seen for the first time stays): ApplyBatch's undo relies on it.
+func (s *State) applyLocked(idx uint64, c *event.Command) (Applied, error) {
 	if idx > s.applied {
 		s.applied = idx
 	}

@@ -91,6 +91,9 @@ func (m *Machine) Apply(idx uint64, c *event.Command) *Result {
 		m.switchProjections(set)
 		return &Result{}
 	}
+	if c.Op == event.OpBatch {
+		return m.applyBatch(idx, c)
+	}
 	applied, err := m.state.Apply(idx, c)
 	if err == nil {
 		m.feedProjections(c.Model, applied)
@@ -99,6 +102,28 @@ func (m *Machine) Apply(idx uint64, c *event.Command) *Result {
 		}
 	}
 	return &Result{Record: applied.New, Err: err}
+}
+
+// applyBatch applies a batch's operations all or none, then hands each
+// change, in order, to the projections (all of them before any reader of
+// the projections sees one) and to OnApply. The Result carries no record:
+// the caller reads them back from the state.
+func (m *Machine) applyBatch(idx uint64, c *event.Command) *Result {
+	applied, err := m.state.ApplyBatch(idx, c.Batch)
+	if err != nil {
+		return &Result{Err: err}
+	}
+	m.proj.mu.Lock()
+	for i, a := range applied {
+		m.feedProjectionsLocked(c.Batch[i].Model, a)
+	}
+	m.proj.mu.Unlock()
+	if m.OnApply != nil {
+		for i, a := range applied {
+			m.OnApply(idx, c.Batch[i], a)
+		}
+	}
+	return &Result{}
 }
 
 func compileRules(files []event.RuleFile, opts rules.Options) (*rules.Set, error) {

@@ -71,6 +71,10 @@ func (m *Machine) ProjectionNames() []string {
 func (m *Machine) feedProjections(model string, a index.Applied) {
 	m.proj.mu.Lock()
 	defer m.proj.mu.Unlock()
+	m.feedProjectionsLocked(model, a)
+}
+
+func (m *Machine) feedProjectionsLocked(model string, a index.Applied) {
 	var newRec, oldRec map[string]any
 	decoded := false
 	for _, p := range m.proj.byName {
@@ -141,6 +145,9 @@ func (m *Machine) rebuild(p *projection) error {
 			c, err := m.commands(ev.Index)
 			if err != nil {
 				return fmt.Errorf("event %d: %w", ev.Index, err)
+			}
+			if c = c.For(p.def.From, ev.ID); c == nil {
+				return fmt.Errorf("event %d: the command there does not change %s %s", ev.Index, p.def.From, ev.ID)
 			}
 			if ev.Kind == event.Created {
 				created[ev.ID] = ev.Time

@@ -39,7 +39,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, m *rules.Model, 
 	hidden := m.Hidden(u)
 	out := make([]eventJSON, 0, len(refs))
 	for _, ref := range refs {
-		c, err := s.app.Command(ref.Index)
+		c, err := s.commandFor(ref.Index, m.Name, id)
 		if err != nil {
 			writeError(w, errorf(http.StatusInternalServerError, "history_unavailable", err.Error()))
 			return
@@ -99,7 +99,7 @@ func (s *Server) pastVersion(w http.ResponseWriter, r *http.Request, m *rules.Mo
 	}
 	body, ok := s.app.State().Version(m.Name, id, target.Version)
 	if !ok {
-		c, err := s.app.Command(target.Index)
+		c, err := s.commandFor(target.Index, m.Name, id)
 		if err != nil {
 			writeError(w, errorf(http.StatusInternalServerError, "history_unavailable", err.Error()))
 			return
@@ -124,7 +124,7 @@ func (s *Server) historyReadable(r *http.Request, m *rules.Model, u *rules.User,
 		if refs[i].Kind == event.Deleted {
 			continue
 		}
-		c, err := s.app.Command(refs[i].Index)
+		c, err := s.commandFor(refs[i].Index, m.Name, id)
 		if err != nil {
 			return false
 		}
@@ -185,6 +185,9 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
 	items := make([]auditJSON, 0, len(refs))
 	for _, a := range refs {
 		c, err := s.app.Command(a.Index)
+		if err == nil {
+			c, err = auditedOp(c, a)
+		}
 		if err != nil {
 			writeError(w, errorf(http.StatusInternalServerError, "history_unavailable", err.Error()))
 			return
@@ -240,9 +243,49 @@ func (s *Server) previousFields(model, id string, idx uint64) (json.RawMessage, 
 	if prev == nil {
 		return json.RawMessage("null"), true
 	}
-	c, err := s.app.Command(prev.Index)
+	c, err := s.commandFor(prev.Index, model, id)
 	if err != nil {
 		return nil, false
 	}
 	return c.Fields, true
+}
+
+// commandFor reads back the command that made the event of the record id
+// of model at log index idx: the command there, or its operation on the
+// record when it is a batch.
+func (s *Server) commandFor(idx uint64, model, id string) (*event.Command, error) {
+	c, err := s.app.Command(idx)
+	if err != nil {
+		return nil, err
+	}
+	if op := c.For(model, id); op != nil {
+		return op, nil
+	}
+	return nil, fmt.Errorf("the command at index %d does not change %s %s", idx, model, id)
+}
+
+// auditedOp picks out of the command at an audit entry's index the
+// operation the entry is about. Entries of the whole trail do not know
+// their record: in a batch, the entry is the a.Seq-th operation on a.Model.
+func auditedOp(c *event.Command, a index.AuditRef) (*event.Command, error) {
+	if c.Op != event.OpBatch {
+		return c, nil
+	}
+	if a.ID != "" {
+		if op := c.For(a.Model, a.ID); op != nil {
+			return op, nil
+		}
+	} else {
+		n := a.Seq
+		for _, op := range c.Batch {
+			if op.Model != a.Model {
+				continue
+			}
+			if n == 0 {
+				return op, nil
+			}
+			n--
+		}
+	}
+	return nil, fmt.Errorf("the batch at index %d has no change %d of %s", a.Index, a.Seq, a.Model)
 }
