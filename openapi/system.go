@@ -157,13 +157,18 @@ func systemPaths() obj {
 			obj{"name": "Last-Event-ID", "in": "header", "description": "The id of the last event received: the stream resumes after it.",
 				"schema": obj{"type": "string"}},
 		)},
-		"/api/_batch": obj{"post": withBody(adminOp("batch.apply", "Apply several writes at once",
-			"The operations are applied together: either all succeed (200, a result per operation, in order) "+
-				"or none is applied (409 or 422, an error per failed operation).",
+		"/api/_batch": obj{"post": withBody(systemOp("batch.apply", "Apply several writes at once",
+			"Up to 1000 operations, applied together as one log entry: either all succeed (200, a result per operation, in order) "+
+				"or none is applied (an error per failed operation; the answer takes the status of the first failure). "+
+				"Each operation is checked as the record routes check it, with the caller's permissions.", securityOptional,
 			obj{
 				"200": answer("Every operation was applied.", "_BatchResponse"),
-				"409": answer("An operation hit a taken unique value or a version mismatch; nothing was applied.", "_BatchError"),
-				"422": answer("An operation does not fit its model; nothing was applied.", "_BatchError"),
+				"401": answer("An operation needs a signed-in user; nothing was applied.", "_BatchError"),
+				"403": answer("An operation is not allowed to the caller; nothing was applied.", "_BatchError"),
+				"404": answer("An operation names a record that does not exist (or that the caller may not read); nothing was applied.", "_BatchError"),
+				"409": answer("An operation hit a taken unique value; nothing was applied.", "_BatchError"),
+				"412": answer("An operation's if_match is stale; nothing was applied.", "_BatchError"),
+				"422": answer("An operation does not fit its model, or the batch is empty, too long or names a record twice; nothing was applied.", "_BatchError"),
 			}, append(bodyErrs, 507)...), "_BatchRequest")},
 
 		"/api/_openapi.json": obj{"get": systemOp("openapi.get", "This document",

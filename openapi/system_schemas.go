@@ -165,14 +165,14 @@ func systemSchemas() obj {
 			"additionalProperties": true},
 
 		"_BatchRequest": closed(object("", []any{"operations"}, obj{
-			"operations": obj{"type": "array", "minItems": 1, "items": schemaRef("_BatchOperation")},
+			"operations": obj{"type": "array", "minItems": 1, "maxItems": 1000, "items": schemaRef("_BatchOperation")},
 		})),
 		"_BatchOperation": closed(object("One write. Each is checked against its model like the record routes check it.",
 			[]any{"op", "model"}, obj{
-				"op":     obj{"type": "string", "enum": []any{"create", "update", "delete"}},
+				"op":     obj{"type": "string", "enum": []any{"create", "update", "patch", "delete"}, "description": "update replaces the fields like PUT; patch merges them like PATCH."},
 				"model":  str("The model's name."),
 				"id":     str("The record (update, delete)."),
-				"fields": obj{"type": "object", "description": "The record's fields (create), or the members to change (update)."},
+				"fields": obj{"type": "object", "description": "The record's fields (create, update), or the members to change (patch)."},
 				"if_match": obj{"type": []any{"integer", "string"},
 					"description": `The version the record must be at, as a number (3) or an ETag ("3"); like If-Match.`},
 			})),
