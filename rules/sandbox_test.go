@@ -32,9 +32,11 @@ model "M" {
 // clear error, and the next call on the same set must work.
 func TestHostileScripts(t *testing.T) {
 	const budget = 50 * time.Millisecond
-	margin := 250 * time.Millisecond // a loaded CI machine
+	// Unstopped, these scripts run for minutes; the margin only absorbs a
+	// loaded 2-core machine (330ms was seen with several builds running).
+	margin := time.Second
 	if raceBuild {
-		margin = 2 * time.Second
+		margin = 3 * time.Second
 	}
 	cases := []struct {
 		name string
