@@ -50,6 +50,7 @@ type Appliance struct {
 	raft      *raft.Raft
 	snaps     raft.SnapshotStore
 	metrics   *metrics.Metrics
+	feed      *feed // the live event stream's source (feed.go)
 	ready     atomic.Bool
 	// restoredAt is the applied index right after Raft restored the latest
 	// snapshot: what the replay started from.
@@ -138,6 +139,8 @@ func open(cfg Config, logger *slog.Logger, diskRules *rules.Set) (*Appliance, er
 	a.fsm.Machine().SetCommandSource(logs.Command)
 	logs.SetAppliedSource(a.fsm.Machine().LogApplied)
 	a.fsm.Machine().Logger = logger
+	a.feed = newFeed(feedRing, a.stop, a.state, a.systemModel, a.readCommands, logs.Command)
+	a.fsm.Machine().OnApply, a.fsm.OnApplied = a.feed.onApply, a.feed.entryApplied
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.Raft.NodeID)
