@@ -43,6 +43,9 @@ type UserChange struct {
 // CreateUser adds a user with a password and roles. actor is who asks,
 // for the audit trail.
 func (a *Appliance) CreateUser(ctx context.Context, actor, name, password string, roles []string) (*index.Record, error) {
+	if _, taken := a.state.GetUnique(rules.UserModel, "name", name); taken {
+		return nil, &event.Refusal{Code: event.CodeConflict, Field: "name", Message: fmt.Sprintf("a user named %q exists", name)}
+	}
 	hash, err := auth.HashPassword(ctx, password)
 	if err != nil {
 		return nil, &event.Refusal{Code: event.CodeInvalid, Field: "password", Message: err.Error()}
@@ -211,6 +214,9 @@ func (a *Appliance) CreateToken(ctx context.Context, actor, user, name string, r
 
 // RevokeToken deletes an API token by its record id.
 func (a *Appliance) RevokeToken(ctx context.Context, actor, id string) error {
+	if _, ok := a.state.Get(rules.TokenModel, id); !ok {
+		return &event.Refusal{Code: event.CodeNotFound, Message: fmt.Sprintf("no API token with id %s", id)}
+	}
 	_, err := a.propose(ctx, &event.Command{Op: event.OpDelete, Model: rules.TokenModel, ID: id, Actor: actor, Time: time.Now().UnixNano()})
 	return err
 }

@@ -44,6 +44,9 @@ func (f *Field) check(v any, exists func(model, id string) bool) (any, string) {
 		if f.Type == TypeInteger && !isIntegerLiteral(string(num)) {
 			return nil, "expected integer"
 		}
+		if !boundedNumber(string(num)) {
+			return nil, fmt.Sprintf("is too large or too precise (at most %d digits and an exponent within ±%d)", maxDigits, maxExponent)
+		}
 		if f.Min != nil || f.Max != nil {
 			r, ok := new(big.Rat).SetString(string(num))
 			if !ok {
@@ -163,6 +166,43 @@ var numberRe = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+
 // isIntegerLiteral reports whether a JSON number is written as an integer.
 // "1.0" and "1e3" are refused: an integer field holds what the client wrote,
 // digit for digit.
+// Bounds on a number's literal. Numbers are kept exact, digit for digit;
+// without a bound, a 10-byte literal such as 1e999999 would cost a million
+// digits to every comparison and every exact sum a projection keeps.
+const (
+	maxDigits   = 1000
+	maxExponent = 1000
+)
+
+// boundedNumber reports whether a JSON number literal has at most
+// maxDigits digits and an exponent within ±maxExponent.
+func boundedNumber(s string) bool {
+	mant, exp, hasExp := strings.Cut(strings.ToLower(s), "e")
+	digits := 0
+	for i := 0; i < len(mant); i++ {
+		if mant[i] >= '0' && mant[i] <= '9' {
+			digits++
+		}
+	}
+	if digits > maxDigits {
+		return false
+	}
+	if !hasExp {
+		return true
+	}
+	exp = strings.TrimLeft(exp, "+-")
+	exp = strings.TrimLeft(exp, "0")
+	return len(exp) <= 4 && (exp == "" || atoiSmall(exp) <= maxExponent)
+}
+
+func atoiSmall(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		n = n*10 + int(s[i]-'0')
+	}
+	return n
+}
+
 func isIntegerLiteral(s string) bool {
 	if s == "" {
 		return false

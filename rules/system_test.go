@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,4 +56,20 @@ func TestFieldRoles(t *testing.T) {
 	require.Equal(t, []string{"cost", "secret"}, m.Unwritable(buyer, input))
 	require.Equal(t, []string{"secret"}, m.Unwritable(admin, input))
 	require.Empty(t, m.Unwritable(nil, map[string]any{"open": "x", "unknown": 1}))
+}
+
+func TestNumbersAreBounded(t *testing.T) {
+	s := load(t, oneField(`{ type = "number", min = 0 }`))
+	m := s.Model("M")
+	for lit, ok := range map[string]bool{
+		"1e1000": true, "1e-1000": true, "1e+0999": true, "12345.678": true,
+		"1e1001": false, "1e-999999": false, "1e999999": false, "1e0000000000000000001": false,
+	} {
+		_, ferrs, err := m.Prepare(map[string]any{"x": json.Number(lit)}, nil, Context{})
+		require.NoError(t, err)
+		require.Equal(t, ok, ferrs == nil, "%s: %v", lit, ferrs)
+	}
+	long := json.Number("1" + strings.Repeat("0", 1000))
+	_, ferrs, _ := m.Prepare(map[string]any{"x": long}, nil, Context{})
+	require.Contains(t, ferrs["x"], "too large or too precise")
 }

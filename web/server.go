@@ -102,7 +102,11 @@ func (s *Server) Handler() http.Handler {
 }
 
 func (s *Server) inner() http.Handler {
-	return http.NewCrossOriginProtection().Handler(s.authenticate(s.mux))
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, errorf(http.StatusForbidden, "cross_origin", "a state-changing request from another site is refused"))
+	}))
+	return cop.Handler(s.authenticate(s.mux))
 }
 
 // HTTPServer returns an http.Server with timeouts that keep slow clients
