@@ -189,6 +189,10 @@ func (f *feed) publish(p *slot) {
 
 // subscribe joins the ring; with resume, the changes after log index
 // after that are already applied are replayed first.
+// maxReplay bounds how many log entries a resume reads back; a client
+// further behind is told to re-list (ErrReplayGap) and follows live.
+const maxReplay = 100_000
+
 func (f *feed) subscribe(after uint64, resume bool) *Subscription {
 	// The order matters: see the comment at the top of the file.
 	f.subs.Add(1)
@@ -196,9 +200,14 @@ func (f *feed) subscribe(after uint64, resume bool) *Subscription {
 	s.start = f.state.AppliedIndex()
 	s.pos, s.replayNext = s.start, s.start+1
 	if resume {
-		if after > s.start {
+		switch {
+		case after > s.start:
 			s.gap, s.pos = true, after
-		} else {
+		case s.start-after > maxReplay:
+			// Reading that much of the log back for one client (anyone
+			// may ask) costs more than the client re-listing.
+			s.gap = true
+		default:
 			s.pos, s.replayNext = after, after+1
 		}
 	}
