@@ -187,12 +187,12 @@ func (f *feed) publish(p *slot) {
 	}
 }
 
-// subscribe joins the ring; with resume, the changes after log index
-// after that are already applied are replayed first.
 // maxReplay bounds how many log entries a resume reads back; a client
 // further behind is told to re-list (ErrReplayGap) and follows live.
 const maxReplay = 100_000
 
+// subscribe joins the ring; with resume, the changes after log index
+// after that are already applied are replayed first.
 func (f *feed) subscribe(after uint64, resume bool) *Subscription {
 	// The order matters: see the comment at the top of the file.
 	f.subs.Add(1)
