@@ -114,8 +114,6 @@ func systemPaths() obj {
 			queryParam("model", "Only this model.", obj{"type": "string"}),
 			queryParam("id", "Only this record.", obj{"type": "string"}),
 			queryParam("user", "Only changes by this user (anonymous for writes without credentials).", obj{"type": "string"}),
-			queryParam("since", "Only changes at or after this time.", obj{"type": "string", "format": "date-time"}),
-			queryParam("until", "Only changes before this time.", obj{"type": "string", "format": "date-time"}),
 			ref("parameters", "Limit"),
 			queryParam("cursor", "The next_cursor of the previous page.", obj{"type": "string"}),
 		)},
