@@ -49,6 +49,8 @@ type Appliance struct {
 	state     *index.State
 	raft      *raft.Raft
 	snaps     raft.SnapshotStore
+	transport *raft.NetworkTransport // nil on a single node
+	self      JoinRequest            // this node's id and addresses
 	metrics   *metrics.Metrics
 	feed      *feed // the live event stream's source (feed.go)
 	ready     atomic.Bool
@@ -159,9 +161,20 @@ func open(cfg Config, logger *slog.Logger, diskRules *rules.Set) (*Appliance, er
 	// transport keeps a single node from opening a port it does not need,
 	// and with no peer to hear from, waiting a full election timeout before
 	// electing itself would only delay the start.
-	addr, transport := raft.NewInmemTransport(raft.ServerAddress(cfg.Raft.NodeID))
-	rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 50*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond
-	hlog.SetLevel(hclog.Error)
+	var addr raft.ServerAddress
+	var transport raft.Transport
+	if cfg.Raft.Bind == "" {
+		addr, transport = raft.NewInmemTransport(raft.ServerAddress(cfg.Raft.NodeID))
+		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 50*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond
+		hlog.SetLevel(hclog.Error)
+	} else {
+		nt, err := raftlog.NewTransport(cfg.Raft.Bind, cfg.Raft.Advertise, []byte(cfg.Raft.Secret), logger)
+		if err != nil {
+			return nil, fmt.Errorf("raft transport on %s: %w", cfg.Raft.Bind, err)
+		}
+		a.transport = nt
+		addr, transport = nt.LocalAddr(), nt
+	}
 	existing, err := raft.HasExistingState(logs, stable, snaps)
 	if err != nil {
 		return nil, err
@@ -191,15 +204,23 @@ func open(cfg Config, logger *slog.Logger, diskRules *rules.Set) (*Appliance, er
 		return nil, fmt.Errorf("starting raft: %w", err)
 	}
 	a.restoredAt = a.state.AppliedIndex()
-	if !existing {
-		logger.Info("first start: bootstrapping a single-node cluster", "node_id", cfg.Raft.NodeID, "data", dir)
+	switch {
+	case !existing && cfg.Raft.Join != "":
+		logger.Info("first start: joining a cluster", "node_id", cfg.Raft.NodeID, "via", cfg.Raft.Join, "raft", addr)
+	case !existing:
+		logger.Info("first start: bootstrapping a new cluster", "node_id", cfg.Raft.NodeID, "data", dir, "raft", addr)
 		boot := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: addr}}}
 		if err := a.raft.BootstrapCluster(boot).Error(); err != nil {
 			a.raft.Shutdown()
 			return nil, fmt.Errorf("bootstrapping: %w", err)
 		}
-	} else {
+	default:
 		logger.Info("resuming", "data", dir, "snapshot_index", a.state.AppliedIndex(), "first_index", a.log.FirstIndex(), "last_index", lastAtOpen)
+	}
+	a.self = JoinRequest{ID: cfg.Raft.NodeID, Raft: string(addr), HTTP: advertisedHTTP(cfg)}
+	if cfg.Raft.Join != "" {
+		a.wg.Add(1)
+		go a.joinLoop(a.self)
 	}
 	ok = true
 	a.wg.Add(2)
@@ -306,6 +327,12 @@ func (a *Appliance) becomeReady(lastAtOpen uint64, diskRules *rules.Set) {
 				a.logger.Warn("first start", "err", err)
 				continue
 			}
+			if a.Clustered() {
+				if err := a.recordNode(context.Background(), a.self); err != nil {
+					a.logger.Warn("publishing this node's addresses", "err", err)
+					continue
+				}
+			}
 		} else if _, id := a.raft.LeaderWithID(); id == "" || a.state.AppliedIndex() < lastAtOpen || a.fsm.Rules() == nil {
 			continue
 		}
@@ -382,31 +409,50 @@ func (a *Appliance) Propose(ctx context.Context, c *event.Command) (*index.Recor
 }
 
 // propose commits c through Raft, waiting until ctx's deadline, or the
-// configured request timeout when ctx has none.
+// configured request timeout when ctx has none. A follower has the leader
+// propose it (cluster.go).
 func (a *Appliance) propose(ctx context.Context, c *event.Command) (*index.Record, error) {
+	if a.Clustered() && a.raft.State() != raft.Leader {
+		return a.forward(ctx, c)
+	}
+	rec, _, err := a.apply(ctx, c)
+	if errors.Is(err, errNotLeader) && a.Clustered() {
+		return a.forward(ctx, c)
+	}
+	return rec, err
+}
+
+// errNotLeader marks an apply refused because this node does not lead.
+var errNotLeader = fmt.Errorf("%w: not the leader", ErrUnavailable)
+
+// apply commits c through this node's Raft, which must lead, and returns
+// the record it produced and the log index it was applied at.
+func (a *Appliance) apply(ctx context.Context, c *event.Command) (*index.Record, uint64, error) {
 	timeout := a.cfg.HTTP.RequestTimeout.Duration
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
 	data, err := c.Encode()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	f := a.raft.Apply(data, timeout)
 	if err := f.Error(); err != nil {
 		switch {
-		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
+		case errors.Is(err, raft.ErrNotLeader):
+			return nil, 0, errNotLeader
+		case errors.Is(err, raft.ErrLeadershipLost),
 			errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, raft.ErrRaftShutdown),
 			errors.Is(err, raft.ErrLeadershipTransferInProgress):
-			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+			return nil, 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
-		return nil, err
+		return nil, 0, err
 	}
 	res, _ := f.Response().(*raftlog.Result)
 	if res == nil {
-		return nil, errors.New("lithair: no result from the state machine")
+		return nil, f.Index(), errors.New("lithair: no result from the state machine")
 	}
-	return res.Record, res.Err
+	return res.Record, f.Index(), res.Err
 }
 
 // Close stops Raft, waits for it, and closes the log. Everything that was
@@ -414,6 +460,9 @@ func (a *Appliance) propose(ctx context.Context, c *event.Command) (*index.Recor
 func (a *Appliance) Close() error {
 	var err error
 	a.closeOnce.Do(func() {
+		if a.raft != nil {
+			a.handOver()
+		}
 		close(a.stop)
 		a.wg.Wait()
 		if a.raft != nil {
@@ -428,6 +477,9 @@ func (a *Appliance) Close() error {
 
 func (a *Appliance) closeFiles() error {
 	var err error
+	if a.transport != nil {
+		a.transport.Close()
+	}
 	for _, l := range []*wal.Log{a.log, a.stableLog} {
 		if l != nil {
 			if cerr := l.Close(); err == nil {

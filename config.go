@@ -39,6 +39,10 @@ type HTTPConfig struct {
 	MaxBody        int64    `toml:"max_body"`
 	// ShutdownTimeout bounds how long SIGTERM waits for requests in flight.
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	// Advertise is the HOST:PORT other nodes of a cluster reach this node's
+	// HTTP at; empty derives it from listen (and raft.bind's host when
+	// listen's host is 0.0.0.0).
+	Advertise string `toml:"advertise"`
 	// The http.Server's limits, which keep slow or hostile clients from
 	// holding connections (a slowloris client is cut at ReadHeaderTimeout).
 	ReadHeaderTimeout Duration `toml:"read_header_timeout"`
@@ -63,6 +67,7 @@ type EventStoreConfig struct {
 type RaftConfig struct {
 	NodeID            string   `toml:"node_id"`
 	Bind              string   `toml:"bind"`
+	Advertise         string   `toml:"advertise"`
 	Join              string   `toml:"join"`
 	ElectionTimeout   Duration `toml:"election_timeout"`
 	HeartbeatInterval Duration `toml:"heartbeat_interval"`
@@ -329,7 +334,14 @@ func ResolveConfig(path string, environ []string, flags map[string]string) (cfg 
 			env[k] = v
 		}
 	}
-	known := map[string]bool{"LITHAIR_CONFIG": true}
+	// LITHAIR_CLUSTER_SECRET is the name the cluster secret is known by;
+	// LITHAIR_RAFT_SECRET, the option's own variable, wins when both are set.
+	if v, ok := env["LITHAIR_CLUSTER_SECRET"]; ok {
+		if _, own := env["LITHAIR_RAFT_SECRET"]; !own {
+			cfg.Raft.Secret, origins["raft.secret"] = v, "env LITHAIR_CLUSTER_SECRET"
+		}
+	}
+	known := map[string]bool{"LITHAIR_CONFIG": true, "LITHAIR_CLUSTER_SECRET": true}
 	for _, o := range Options() {
 		known[o.Env] = true
 		if v, ok := env[o.Env]; ok {
@@ -648,6 +660,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Raft.NodeID == "" {
 		bad("raft.node_id", "is empty")
+	}
+	if c.Raft.Bind != "" {
+		if _, _, err := net.SplitHostPort(c.Raft.Bind); err != nil {
+			bad("raft.bind", "%q is not HOST:PORT (for example 10.0.0.1:7000)", c.Raft.Bind)
+		}
+		if len(c.Raft.Secret) < 16 {
+			bad("raft.secret", "a cluster (raft.bind set) needs a secret of at least 16 bytes: set LITHAIR_CLUSTER_SECRET")
+		}
+	}
+	if c.Raft.Join != "" && c.Raft.Bind == "" {
+		bad("raft.join", "needs raft.bind: the address this node's Raft listens on")
 	}
 	if c.Raft.ElectionTimeout.Duration < 10*time.Millisecond {
 		bad("raft.election_timeout", "must be at least 10ms")

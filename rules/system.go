@@ -16,6 +16,7 @@ const (
 	UserModel    = "_User"
 	TokenModel   = "_Token"
 	SessionModel = "_Session"
+	NodeModel    = "_Node"
 )
 
 // reservedPrefix starts the paths Lithair serves itself.

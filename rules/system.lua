@@ -42,3 +42,13 @@ model "_Session" {
     expires_at = { type = "datetime", required = true },
   },
 }
+
+model "_Node" {
+  path = "/api/_nodes",
+  description = "A member of the cluster and the addresses it serves.",
+  fields = {
+    name = { type = "string", required = true, unique = true, description = "The node's Raft id." },
+    raft = { type = "string", required = true, description = "Its Raft address, HOST:PORT." },
+    http = { type = "string", required = true, description = "Its HTTP address, HOST:PORT." },
+  },
+}

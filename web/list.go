@@ -241,6 +241,8 @@ func parseListQuery(m *rules.Model, u *rules.User, values url.Values) (listReque
 			}
 			req.fields = fields
 			continue
+		case "consistency":
+			continue // read by the router: see consistency in cluster.go
 		case "count":
 			switch v {
 			case "true":

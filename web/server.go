@@ -56,6 +56,15 @@ func New(app *lithair.Appliance, logger *slog.Logger) *Server {
 	s.handle("GET /api/_openapi.json", s.ready(s.openAPI))
 	s.handle("POST /api/_batch", s.ready(s.batch))
 	admin := func(pattern string, h http.HandlerFunc) { s.handle(pattern, s.ready(s.adminOnly(h))) }
+	admin("GET /api/_cluster", s.clusterStatus)
+	admin("DELETE /api/_cluster/nodes/{id}", s.removeNode)
+	node := func(pattern string, h func(http.ResponseWriter, *http.Request, []byte)) {
+		s.handle(pattern, s.ready(s.nodeOnly(h)))
+	}
+	node("POST /api/_cluster/join", s.nodeJoin)
+	node("POST /api/_cluster/propose", s.nodePropose)
+	node("GET /api/_cluster/read_index", s.nodeReadIndex)
+	node("POST /api/_cluster/remove", s.nodeRemove)
 	admin("GET /api/_users", s.listUsers)
 	admin("POST /api/_users", s.createUser)
 	admin("GET /api/_users/{name}", s.getUser)
@@ -247,6 +256,9 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	if !m.RoleAllowed(a, u) {
 		s.app.Metrics().PermissionDenied(m.Name)
 		writeError(w, denied(u, string(a)+" "+m.Name+" records"))
+		return
+	}
+	if a == rules.ActionRead && !s.consistency(w, r) {
 		return
 	}
 	switch {

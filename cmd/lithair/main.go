@@ -198,6 +198,7 @@ func consumedDashDash(all, rest []string) bool {
 // takes: the file, the common overrides, and --set for any option.
 type configFlags struct {
 	file, listen, data, rules, nodeID string
+	raftBind, join                    string
 	set                               setFlags
 }
 
@@ -221,6 +222,8 @@ func (f *configFlags) register(fs *flag.FlagSet, serveFlags bool) {
 	if serveFlags {
 		fs.StringVar(&f.listen, "listen", "", "HTTP listen `address` (http.listen)")
 		fs.StringVar(&f.rules, "rules", "", "rules `dir` of *.lua files (rules.dir)")
+		fs.StringVar(&f.raftBind, "raft", "", "Raft `address` HOST:PORT to listen on: this node is part of a cluster (raft.bind); needs LITHAIR_CLUSTER_SECRET")
+		fs.StringVar(&f.join, "join", "", "HTTP `address` HOST:PORT of a member of the cluster to join (raft.join)")
 	}
 	fs.Var(f.set, "set", "set any option, `KEY=VALUE` (for example log.level=debug); repeatable")
 }
@@ -232,7 +235,8 @@ func (f *configFlags) resolve() (lithair.Config, lithair.Origins, []string, erro
 	for k, v := range f.set {
 		flags[k] = v
 	}
-	for key, v := range map[string]string{"http.listen": f.listen, "event_store.dir": f.data, "rules.dir": f.rules, "raft.node_id": f.nodeID} {
+	for key, v := range map[string]string{"http.listen": f.listen, "event_store.dir": f.data, "rules.dir": f.rules, "raft.node_id": f.nodeID,
+		"raft.bind": f.raftBind, "raft.join": f.join} {
 		if v != "" {
 			flags[key] = v
 		}

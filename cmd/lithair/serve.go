@@ -102,6 +102,9 @@ func serveUntilSignal(cfg lithair.Config, cf *configFlags, level *slog.LevelVar,
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.HTTP.Listen, err)
 	}
+	// The real address (port 0 picks one) is what other nodes of a
+	// cluster are told to reach this node at.
+	cfg.HTTP.Listen = ln.Addr().String()
 	var opened atomic.Pointer[lithair.Appliance]
 	started := make(chan struct{})
 	go extendStartTimeout(notify, &opened, started)
