@@ -460,8 +460,10 @@ func (a *Appliance) apply(ctx context.Context, c *event.Command) (*index.Record,
 func (a *Appliance) Close() error {
 	var err error
 	a.closeOnce.Do(func() {
-		if a.raft != nil {
-			a.handOver()
+		if a.raft != nil && a.Clustered() {
+			if err := a.TransferLeadership(5 * time.Second); err != nil {
+				a.logger.Warn("handing leadership over before stopping", "err", err)
+			}
 		}
 		close(a.stop)
 		a.wg.Wait()

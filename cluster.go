@@ -416,23 +416,6 @@ func (a *Appliance) RemoveNode(ctx context.Context, id string) error {
 	return nil
 }
 
-// handOver transfers leadership before this node stops, so that the
-// cluster does not wait out an election timeout.
-func (a *Appliance) handOver() {
-	if !a.Clustered() || a.raft.State() != raft.Leader {
-		return
-	}
-	f := a.raft.GetConfiguration()
-	if f.Error() != nil || len(f.Configuration().Servers) < 2 {
-		return
-	}
-	if err := a.raft.LeadershipTransfer().Error(); err != nil {
-		a.logger.Warn("handing leadership over before stopping", "err", err)
-		return
-	}
-	a.logger.Info("leadership handed over before stopping")
-}
-
 // advertisedHTTP is the address other nodes reach this node's HTTP at.
 func advertisedHTTP(cfg Config) string {
 	if cfg.HTTP.Advertise != "" {

@@ -148,6 +148,9 @@ func (a *Appliance) TransferLeadership(timeout time.Duration) error {
 	go func() { done <- a.raft.LeadershipTransfer().Error() }()
 	select {
 	case err := <-done:
+		if err == nil {
+			a.logger.Info("leadership handed over before stopping")
+		}
 		return err
 	case <-time.After(timeout):
 		return fmt.Errorf("lithair: leadership transfer did not finish in %s", timeout)

@@ -81,7 +81,9 @@ func (m *Machine) ApplyEntry(idx uint64, data []byte) *Result {
 // Apply applies one command.
 func (m *Machine) Apply(idx uint64, c *event.Command) *Result {
 	if c.Op == event.OpRules {
-		m.state.SetApplied(idx)
+		// The applied index moves last: whoever waits for this index
+		// (a read barrier, a forwarded write) must find the new rules.
+		defer m.state.SetApplied(idx)
 		set, err := compileRules(c.Rules, m.ruleOpts)
 		if err != nil {
 			return applyRefusal(err)

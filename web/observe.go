@@ -77,7 +77,10 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		}
 		if rec.status >= 500 || (rate > 0 && (rate >= 1 || mrand.Float64() < rate)) {
 			level := slog.LevelInfo
-			if rec.status >= 500 {
+			switch {
+			case rec.status == http.StatusServiceUnavailable:
+				level = slog.LevelWarn // not ready, no leader: expected now and then
+			case rec.status >= 500:
 				level = slog.LevelError
 			}
 			user := ri.user

@@ -180,3 +180,75 @@ func clusterHashes(t *testing.T, nodes []*clusterNode) map[string]bool {
 	return hashes
 
 }
+
+func TestClusterRulesSwitchEverywhere(t *testing.T) {
+	rules := copyRules(t)
+	nodes := startCluster(t, 3, "--rules", rules, "--set", "rules.watch=false")
+	_, followers := leaderOf(t, nodes)
+	if r := nodes[2].must("POST", "/api/categories", `{"name":"x"}`); r.Status != 201 {
+		t.Fatalf("category: %d %s", r.Status, r.Body)
+	}
+	// An edit reloaded on a follower is deployed through the log, so every
+	// node switches at the same index.
+	editRule(t, rules, "category.lua", `name = { type = "string", required = true, unique = true },`,
+		`name = { type = "string", required = true, unique = true, max_length = 3 },`)
+	if r := followers[0].must("POST", "/api/_rules/reload", ""); r.Status != 200 {
+		t.Fatalf("reload on a follower: %d %s", r.Status, r.Body)
+	}
+	for _, c := range nodes {
+		c.must("GET", "/api/categories?consistency=linearizable", "")
+		if r := c.must("POST", "/api/categories", `{"name":"toolong"}`); r.Status != 422 {
+			t.Errorf("%s after the reload: %d %s (rules %s)\n%s", c.id, r.Status, r.Body, r.Header.Get("X-Lithair-Rules-Version"), c.logs())
+		}
+		if v := c.must("GET", "/api/categories", "").Header.Get("X-Lithair-Rules-Version"); v != nodes[0].must("GET", "/readyz", "").Header.Get("X-Lithair-Rules-Version") && v == "" {
+			t.Errorf("%s: rules version %q", c.id, v)
+		}
+	}
+}
+
+func TestClusterMembership(t *testing.T) {
+	nodes := startCluster(t, 3)
+	leader, followers := leaderOf(t, nodes)
+
+	// A node without the secret cannot join.
+	intruder := &clusterNode{id: "evil", raft: freeAddr(t), dir: t.TempDir(), join: strings.TrimPrefix(leader.baseURL, "http://")}
+	intruder.node = startWithEnv(t, intruder.dir, []string{"LITHAIR_CLUSTER_SECRET=not-the-cluster-secret!"},
+		"--node-id", intruder.id, "--raft", intruder.raft, "--join", intruder.join)
+	time.Sleep(1500 * time.Millisecond)
+	if v := clusterOf(t, leader.node); len(v.Nodes) != 3 {
+		t.Fatalf("a node with the wrong secret joined: %+v", v)
+	}
+	if !strings.Contains(intruder.logs(), "not signed with the cluster secret") {
+		t.Errorf("the intruder was not told why:\n%s", intruder.logs())
+	}
+	intruder.kill()
+
+	// A follower restarted rejoins without changing the membership.
+	f := followers[0]
+	f.stop()
+	f.start(t)
+	waitReady(t, f.node)
+	if v := clusterOf(t, leader.node); len(v.Nodes) != 3 {
+		t.Fatalf("after a rejoin: %+v", v)
+	}
+	// A node is removed by an admin, on any node.
+	if r := followers[1].must("DELETE", "/api/_cluster/nodes/"+f.id, ""); r.Status != 204 {
+		t.Fatalf("remove: %d %s", r.Status, r.Body)
+	}
+	if v := clusterOf(t, leader.node); len(v.Nodes) != 2 {
+		t.Fatalf("after the removal: %+v", v)
+	}
+	if r := leader.must("DELETE", "/api/_cluster/nodes/nobody", ""); r.Status != 404 {
+		t.Fatalf("removing an unknown node: %d %s", r.Status, r.Body)
+	}
+	// A leader asked to stop hands leadership over first.
+	start := time.Now()
+	leader.stop()
+	next, _ := leaderOf(t, []*clusterNode{followers[1]})
+	if next.id != followers[1].id || time.Since(start) > 15*time.Second {
+		t.Fatalf("leadership after the leader stopped: %s in %s", next.id, time.Since(start))
+	}
+	if !strings.Contains(leader.logs(), "leadership handed over") {
+		t.Errorf("the leader did not hand over:\n%s", leader.logs())
+	}
+}
