@@ -4,6 +4,8 @@
 package web
 
 import (
+	"bytes"
+	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -45,7 +47,9 @@ func New(app *lithair.Appliance, logger *slog.Logger) *Server {
 	s.handle("GET /readyz", s.readyz)
 	s.handle("GET /metrics", app.Metrics().Handler().ServeHTTP)
 	s.handle("GET /admin/", s.adminPage)
-	s.handle("GET /admin", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/admin/", http.StatusMovedPermanently) })
+	s.handle("GET /admin", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/admin/", http.StatusMovedPermanently)
+	})
 	// Signing in and out is for everyone; what follows is for admins.
 	s.handle("POST /api/_auth/login", s.ready(s.login))
 	s.handle("POST /api/_auth/logout", s.ready(s.logout))
@@ -103,11 +107,33 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 // cross-origin browser writes are refused (a session cookie must not let
 // another site act); the caller is authenticated.
 func (s *Server) Handler() http.Handler {
-	h := s.passedFirewall(s.inner())
+	inner := s.passedFirewall(s.inner())
+	h := inner
 	if s.fw != nil {
-		h = s.fw.Wrap(h)
+		h = s.fw.Wrap(inner)
 	}
-	return s.observe(s.recoverPanics(h))
+	return s.observe(s.recoverPanics(s.nodesPass(h, inner)))
+}
+
+// nodesPass lets a request another node of the cluster signed go around
+// the firewall: a follower forwards the writes of all its clients from
+// one address, and the per-client limit must not throttle them. Anything
+// not signed with the cluster secret goes through the firewall.
+func (s *Server) nodesPass(firewalled, inner http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(lithair.ClusterHeader) == "" || !strings.HasPrefix(r.URL.Path, "/api/_cluster/") || !s.app.Clustered() {
+			firewalled.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<20))
+		if err != nil || s.app.VerifyCluster(r, body) != nil {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			firewalled.ServeHTTP(w, r)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		inner.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) inner() http.Handler {
