@@ -131,6 +131,15 @@ func systemPaths() obj {
 		"/api/_state/hash": obj{"get": adminOp("state.hash", "The state's digest",
 			"Equal on nodes (and restores) that hold the same records at the same index.", obj{"200": answer("The digest.", "_StateHash")})},
 
+		"/api/_cluster": obj{"get": adminOp("cluster.get", "The cluster",
+			"This node's view: its id and Raft state, the leader, the term, commit and applied indexes, and every member with its addresses.",
+			obj{"200": answer("The cluster.", "_Cluster")}, 503)},
+		"/api/_cluster/nodes/{id}": obj{
+			"parameters": []any{pathParam("id", "The node's id.")},
+			"delete": adminOp("cluster.removeNode", "Remove a node", "Takes the node out of the cluster (on any node: a follower has the leader do it).",
+				obj{"204": obj{"description": "Removed."}}, 404, 503),
+		},
+
 		"/api/_projections": obj{"get": adminOp("projections.list", "List projections", "",
 			obj{"200": answer("The projections the rules declare.", "_ProjectionList")})},
 		"/api/_projections/{name}": obj{

@@ -150,7 +150,16 @@ func systemSchemas() obj {
 			"items":       arrayOf(schemaRef("_AuditEntry")),
 			"next_cursor": nextCursor,
 		}),
-		"_Snapshot":  object("", []any{"index"}, obj{"index": integer("The log index the snapshot covers.")}),
+		"_Snapshot": object("", []any{"index"}, obj{"index": integer("The log index the snapshot covers.")}),
+		"_Cluster": object("", []any{"node_id", "state", "leader", "term", "commit_index", "applied_index", "nodes"}, obj{
+			"node_id": str("This node's id."), "state": str("This node's Raft state: Leader, Follower, Candidate or Shutdown."),
+			"leader": str("The leader's id, empty when none is known."), "term": integer(""),
+			"commit_index": integer(""), "applied_index": integer(""), "last_log_index": integer(""),
+			"nodes": arrayOf(object("", []any{"id", "raft_address", "suffrage", "role"}, obj{
+				"id": str(""), "raft_address": str("HOST:PORT of its Raft."), "http_address": str("HOST:PORT of its HTTP."),
+				"suffrage": str("Voter, Nonvoter or Staging."), "role": str("leader or follower."),
+			})),
+		}),
 		"_StateHash": object("", []any{"applied_index", "hash"}, obj{"applied_index": integer(""), "hash": str("16 hex digits.")}),
 
 		"_ProjectionList": object("", []any{"projections"}, obj{"projections": arrayOf(object("", []any{"name", "from"}, obj{
