@@ -83,12 +83,22 @@
 // The active segment is preallocated (fallocate) to SegmentSize plus
 // min(SegmentSize, 1 MiB) of zeros when it is created, and again at Open:
 // with the file's size fixed, the fdatasync that acknowledges an append
-// flushes data only, not a new size through the file system's journal,
-// which makes each acknowledgement markedly cheaper. Recovery treats zeros after the last whole frame of the
+// flushes data only, not a new size, which makes each acknowledgement
+// markedly cheaper. Recovery treats zeros after the last whole frame of the
 // active segment as free space (a sector that never reached the disk reads
 // as zeros too, and is the same: nothing acknowledged was there). Sealing
 // truncates the file to end with its trailer. File systems without
 // fallocate simply grow the file.
+//
+// fallocate's blocks are "unwritten": the first write into each makes the
+// file system convert it once the data is on disk (ext4 in a worker
+// thread, then an inode write), and the fdatasync that acknowledges the
+// append waits for that. So a write round of at most 256 KiB that ends
+// past the zeros written so far also writes zeros up to 1 MiB beyond its
+// last frame (never past the preallocated size): the next rounds land in
+// written blocks, and small appends pay the conversion once per MiB
+// instead of once per 4 KiB block. These zeros are free space like the
+// others.
 //
 // # Open, and what recovery does
 //
@@ -97,21 +107,25 @@
 // loaded (and checked) on its first Read, and every frame's checksum is
 // checked each time it is read. Verify reads everything.
 //
-// The last segment is read whole and every frame is checked in order. At
-// the first frame that is cut short, fails its checksum, has the wrong
+// The last segment is read up to its data end: where the file system says
+// (lseek SEEK_DATA/SEEK_HOLE) that only holes follow, that is preallocated
+// space never written, which reads as zeros. Its frames are read in chunks
+// and checked in order. If they are whole and only zeros follow them, that
+// is the answer; otherwise the whole file is read and decided as follows.
+// At the first frame that is cut short, fails its checksum, has the wrong
 // index or is garbage (a torn sector), recovery must decide: torn tail or
-// damage? (Zeros alone are not damage: see Preallocation below.) The synced field settles it. Every
-// frame records how many bytes of its segment were already fsync'd when it
-// was written, and a torn write can only damage bytes after that point. So
-// recovery looks beyond the bad offset for any valid frame whose synced
-// value is above the bad offset: if one exists, the bad bytes had been
-// fsync'd (they may hold acknowledged entries) and Open fails with
-// ErrCorrupt naming the file and offset. If none exists, the rest of the
-// file is a torn tail: it is truncated to the end of the last whole frame,
-// and the file is fsync'd. A last segment whose header is torn (and that no
-// frame proves synced) held nothing durable and is removed; so is a last
-// segment left with no entry. A sealed last segment keeps its seal only if
-// the index frame and trailer are whole.
+// damage? (Zeros alone are not damage: see Preallocation above.) The synced
+// field settles it. Every frame records how many bytes of its segment were
+// already fsync'd when it was written, and a torn write can only damage
+// bytes after that point. So recovery looks beyond the bad offset for any
+// valid frame whose synced value is above the bad offset: if one exists,
+// the bad bytes had been fsync'd (they may hold acknowledged entries) and
+// Open fails with ErrCorrupt naming the file and offset. If none exists,
+// the rest of the file is a torn tail: it is truncated to the end of the
+// last whole frame, and the file is fsync'd. A last segment whose header is
+// torn (and that no frame proves synced) held nothing durable and is
+// removed; so is a last segment left with no entry. A sealed last segment
+// keeps its seal only if the index frame and trailer are whole.
 //
 // The limit of this rule: damage to the last frames of the active segment
 // that no later write vouches for (a bit flip in the very last batch, say)
@@ -127,7 +141,8 @@
 //
 // # Writes and sync modes
 //
-// Append encodes a batch into one buffer and writes it with one pwrite.
+// Append encodes a batch into one buffer and writes it with one pwrite
+// (and a second one of zeros, once per MiB: see Preallocation).
 // Concurrent appenders are group-committed: while one goroutine writes and
 // fsyncs, later batches queue, and the next goroutine to take the write path
 // writes them all with one pwrite and one fsync. Under SyncAlways (default)
@@ -140,6 +155,9 @@
 // dropped the dirty pages, so a retry could report success for data that is
 // gone): the log turns broken and every later Append returns ErrBroken until
 // it is reopened and recovery reads what really reached the disk.
+//
+// Options.OnSync, when set, receives the duration of every successful
+// fsync of a segment file, for a latency histogram.
 //
 // Readers hold the lock only to find an entry's segment and offset; the
 // read and checksum happen without it. Read returns a fresh slice.

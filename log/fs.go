@@ -41,7 +41,7 @@ type File interface {
 
 // preallocator is a File that can reserve space ahead of the writes:
 // once a segment's size is fixed, an fdatasync after an append has only
-// data to flush, not a new file size through the file system's journal.
+// data to flush, not a new file size.
 type preallocator interface {
 	Preallocate(size int64) error
 }
@@ -58,6 +58,24 @@ func preallocate(f File, size int64) error {
 		return err
 	}
 	return p.Preallocate(size)
+}
+
+// dataEnder is a File that can tell where its data ends: every byte from
+// the returned offset to size reads as zero (holes and space preallocated
+// but never written). Recovery then reads only what comes before it. An
+// offset that is too high is always safe; one that is too low is not.
+type dataEnder interface {
+	DataEnd(size int64) (int64, error)
+}
+
+// dataEnd is f's DataEnd when it has one, else size.
+func dataEnd(f File, size int64) int64 {
+	if d, ok := f.(dataEnder); ok {
+		if end, err := d.DataEnd(size); err == nil && end >= 0 && end < size {
+			return end
+		}
+	}
+	return size
 }
 
 // OSFS is the real file system.
@@ -114,13 +132,47 @@ type osFile struct {
 	fd int
 }
 
-// Sync uses fdatasync: the log never depends on mtime, and fdatasync still
-// flushes a changed file size, so it is as safe as fsync here and cheaper.
 // Preallocate allocates the file's blocks up to size and sets its size.
+// A file system without fallocate gets no preallocation: the file then
+// grows with the writes, which is slower but as safe.
 func (f *osFile) Preallocate(size int64) error {
-	return unix.Fallocate(f.fd, 0, 0, size)
+	err := unix.Fallocate(f.fd, 0, 0, size)
+	if err == unix.EOPNOTSUPP || err == unix.ENOSYS {
+		return nil
+	}
+	return err
 }
 
+// DataEnd finds the end of the file's last data region with
+// lseek(SEEK_DATA/SEEK_HOLE). Preallocated space that was never written
+// is a hole to it (ext4, XFS, btrfs and tmpfs report unwritten extents so,
+// unless the page cache holds data for them), and reads as zeros. On a
+// file system without SEEK_DATA the whole file is data. Only pread and
+// pwrite touch this descriptor, so moving its offset is harmless.
+func (f *osFile) DataEnd(size int64) (int64, error) {
+	end := int64(0)
+	for off := int64(0); off < size; {
+		d, err := unix.Seek(f.fd, off, unix.SEEK_DATA)
+		if err == unix.ENXIO {
+			break // only a hole from off to the end of the file
+		}
+		if err != nil {
+			return size, err
+		}
+		h, err := unix.Seek(f.fd, d, unix.SEEK_HOLE)
+		if err != nil {
+			return size, err
+		}
+		if h <= d {
+			return size, nil // cannot happen; read everything rather than guess
+		}
+		end, off = h, h
+	}
+	return min(end, size), nil
+}
+
+// Sync uses fdatasync: the log never depends on mtime, and fdatasync still
+// flushes a changed file size, so it is as safe as fsync here and cheaper.
 func (f *osFile) Sync() error {
 	for {
 		err := unix.Fdatasync(f.fd)

@@ -536,6 +536,21 @@ func (f *memFile) Preallocate(size int64) error {
 	return nil
 }
 
+// DataEnd reports the end of the last sector that holds a nonzero byte: a
+// valid answer (everything after it reads as zero) that lets the tests run
+// recovery's short read of the active segment, as on a real disk where
+// preallocated space is a hole.
+func (f *memFile) DataEnd(size int64) (int64, error) {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	d := f.node.data[:min(size, int64(len(f.node.data)))]
+	end := len(d)
+	for end > 0 && d[end-1] == 0 {
+		end--
+	}
+	return min(size, (int64(end)+SectorSize-1)/SectorSize*SectorSize), nil
+}
+
 func (f *memFile) Size() (int64, error) {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()

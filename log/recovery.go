@@ -1,6 +1,7 @@
 package log
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -95,7 +96,12 @@ func readAll(f File) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := make([]byte, size)
+	return readPrefix(f, size)
+}
+
+// readPrefix reads the first n bytes of f.
+func readPrefix(f File, n int64) ([]byte, error) {
+	b := make([]byte, n)
 	if _, err := f.ReadAt(b, 0); err != nil && err != io.EOF {
 		return nil, err
 	}
@@ -217,7 +223,25 @@ func loadSegment(s *segment, isLast, repair bool, st *dirState) error {
 			return err
 		}
 	}
-	b, err := readAll(s.file)
+	size, err := s.file.Size()
+	if err != nil {
+		return fmt.Errorf("log: stat segment %s: %w", s.name, err)
+	}
+	if isLast {
+		r, ok, err := scanActive(s.file, s.base, dataEnd(s.file, size))
+		if err != nil {
+			return fmt.Errorf("log: read segment %s: %w", s.name, err)
+		}
+		if ok {
+			s.offsets, s.last, s.size, s.synced = r.offsets, r.last, r.end, r.end
+			if s.last < s.base {
+				s.file.Close() // an empty last segment: see below
+				s.file = nil
+			}
+			return nil
+		}
+	}
+	b, err := readPrefix(s.file, size)
 	if err != nil {
 		return fmt.Errorf("log: read segment %s: %w", s.name, err)
 	}
@@ -235,7 +259,7 @@ func loadSegment(s *segment, isLast, repair bool, st *dirState) error {
 		// A segment whose header never reached the disk never held an
 		// acknowledged entry: its entries are written only after the header
 		// is synced.
-		st.tornBytes += int64(len(b))
+		st.tornBytes += size
 		s.file.Close()
 		s.file = nil
 		return nil
@@ -260,7 +284,7 @@ func loadSegment(s *segment, isLast, repair bool, st *dirState) error {
 		if o := durableAfter(b, r.bad); o >= 0 {
 			return corruptf(s.name, r.bad, "%s, but the frame at offset %d proves it was synced", r.reason, o)
 		}
-		st.tornBytes += int64(len(b)) - r.end
+		st.tornBytes += size - r.end
 		if repair {
 			if err := s.file.Truncate(r.end); err != nil {
 				return fmt.Errorf("log: truncate torn tail of %s at %d: %w", s.name, r.end, err)
@@ -272,7 +296,7 @@ func loadSegment(s *segment, isLast, repair bool, st *dirState) error {
 	}
 	s.offsets, s.last = r.offsets, r.last
 	if r.sealed {
-		s.sealed, s.indexOff, s.size = true, r.indexOff, int64(len(b))
+		s.sealed, s.indexOff, s.size = true, r.indexOff, size
 	} else {
 		s.size = r.end
 	}
@@ -284,6 +308,92 @@ func loadSegment(s *segment, isLast, repair bool, st *dirState) error {
 		s.file = nil
 	}
 	return nil
+}
+
+// scanActive reads the first n bytes of the active segment in chunks and
+// scans them, without reading the rest of the file, which must read as
+// zeros (n is the file's data end; the rest is preallocated space that was
+// never written, tens of megabytes on a young segment). It succeeds (ok)
+// only when the segment is clean: a good header, whole entry frames in
+// index order, then only zeros. That is what a scan of the whole file
+// would accept as it is, so the result is the same; anything else (a torn
+// tail, damage, a seal, a frame that runs past n) returns ok false and the
+// caller decides on the whole file, as before.
+func scanActive(f File, base uint64, n int64) (r scanResult, ok bool, err error) {
+	r = scanResult{offsets: []uint32{}, last: base - 1, end: segmentHeaderSize, bad: -1}
+	w := &window{f: f, n: n, buf: make([]byte, 0, min(n, 4<<20))}
+	b, err := w.at(0, segmentHeaderSize)
+	if err != nil {
+		return r, false, err
+	}
+	if got, herr := decodeSegmentHeader(b); herr != nil || got != base {
+		return r, false, nil
+	}
+	off := int64(segmentHeaderSize)
+	for off < n {
+		if b, err = w.at(off, frameHeaderSize); err != nil {
+			return r, false, err
+		}
+		if len(b) >= frameHeaderSize {
+			if l := frameLen(b); l <= maxFramePayload && off+int64(encodedFrameSize(l)) <= n {
+				if b, err = w.at(off, encodedFrameSize(l)); err != nil {
+					return r, false, err
+				}
+			}
+		}
+		fr, size, derr := DecodeFrame(b)
+		if derr != nil || fr.Kind != KindEntry || fr.Index != r.last+1 {
+			break // free space if only zeros follow, else not clean
+		}
+		r.offsets = append(r.offsets, uint32(off))
+		r.last = fr.Index
+		off += int64(size)
+		r.end = off
+	}
+	for ; off < n; off += int64(len(b)) {
+		if b, err = w.at(off, 1); err != nil {
+			return r, false, err
+		}
+		if len(b) == 0 || !allZero(b) {
+			return r, false, nil
+		}
+	}
+	return r, true, nil
+}
+
+// window reads a file front to back through one buffer.
+type window struct {
+	f     File
+	n     int64 // read no further than this
+	buf   []byte
+	start int64 // file offset of buf[0]
+}
+
+// at returns the buffered bytes from file offset off on, at least want of
+// them unless the file or n ends first, reading on as needed. off must not
+// go backwards. The buffer grows only for a frame bigger than it.
+func (w *window) at(off int64, want int) ([]byte, error) {
+	end := w.start + int64(len(w.buf))
+	if off+int64(want) <= end || end >= w.n {
+		return w.buf[min(off-w.start, int64(len(w.buf))):], nil
+	}
+	rest := 0
+	if off < end {
+		rest = copy(w.buf[:cap(w.buf)], w.buf[off-w.start:])
+	}
+	if want > cap(w.buf) {
+		nb := make([]byte, want)
+		copy(nb, w.buf[:rest])
+		w.buf = nb
+	}
+	w.buf, w.start = w.buf[:cap(w.buf)], off
+	toRead := min(int64(len(w.buf)-rest), w.n-off-int64(rest))
+	m, err := w.f.ReadAt(w.buf[rest:rest+int(toRead)], off+int64(rest))
+	if err != nil && err != io.EOF {
+		return nil, err
+	}
+	w.buf = w.buf[:rest+m]
+	return w.buf, nil
 }
 
 // loadSealedQuick reads only the header and the trailer of a sealed segment.
@@ -355,12 +465,18 @@ func Verify(dir string, fsys FS) (Report, error) {
 	return rep, err
 }
 
+// zeros is a source of zero bytes: written ahead by the writer, compared
+// against by allZero (at memory speed). Never modified.
+var zeros [zeroAhead]byte
+
 // allZero reports whether b holds only zero bytes.
 func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
+	for len(b) > 0 {
+		n := min(len(b), len(zeros))
+		if !bytes.Equal(b[:n], zeros[:n]) {
 			return false
 		}
+		b = b[n:]
 	}
 	return true
 }

@@ -245,7 +245,7 @@ func sealActive(t *testing.T, fsys *MemFS) {
 	l.mu.Lock()
 	s := l.activeLocked()
 	l.mu.Unlock()
-	_, _, err := s.seal(s.synced)
+	_, _, err := s.seal(s.synced, File.Sync)
 	check.NoError(t, err)
 	check.NoError(t, l.Close())
 }

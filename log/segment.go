@@ -21,6 +21,9 @@ type segment struct {
 	indexOff int64 // sealed: offset of the index frame (= end of entry frames)
 	size     int64 // bytes written and visible to readers
 	synced   int64 // bytes known to be fsync'd (the hint written into frames)
+	// zeroed is where the zeros the writer wrote ahead of its frames end
+	// (see zeroAhead); 0 when unknown. Only the writer uses it.
+	zeroed int64
 
 	// offsets[i] is the byte offset of entry base+i. Nil for a sealed
 	// segment whose index frame has not been loaded yet: Open does not read
@@ -58,7 +61,7 @@ func corruptf(name string, off int64, format string, args ...any) error {
 // what lets recovery throw away a segment with a torn header. The file is
 // preallocated to prealloc bytes of zeros where the file system can: the
 // zeros after the last frame are free space to recovery, not a torn tail.
-func createSegment(fsys FS, dir string, base uint64, prealloc int64) (*segment, error) {
+func createSegment(fsys FS, dir string, base uint64, prealloc int64, sync func(File) error) (*segment, error) {
 	name := segmentName(base, base)
 	f, err := fsys.OpenFile(filepath.Join(dir, name), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -73,7 +76,7 @@ func createSegment(fsys FS, dir string, base uint64, prealloc int64) (*segment, 
 		f.Close()
 		return nil, err
 	}
-	if err := f.Sync(); err != nil {
+	if err := sync(f); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -85,9 +88,10 @@ func createSegment(fsys FS, dir string, base uint64, prealloc int64) (*segment, 
 		size: segmentHeaderSize, synced: segmentHeaderSize, offsets: []uint32{}}, nil
 }
 
-// seal appends the index frame and the trailer and syncs them. Called by the
-// writer only; the caller publishes sealed/indexOff under Log.mu.
-func (s *segment) seal(synced int64) (indexOff, size int64, err error) {
+// seal appends the index frame and the trailer and syncs them with sync.
+// Called by the writer only; the caller publishes sealed/indexOff under
+// Log.mu.
+func (s *segment) seal(synced int64, sync func(File) error) (indexOff, size int64, err error) {
 	buf := appendFrame(nil, KindIndex, s.base, uint64(synced), encodeIndex(s.offsets))
 	buf = append(buf, encodeTrailer(s.size, s.last)...)
 	if _, err := s.file.WriteAt(buf, s.size); err != nil {
@@ -98,7 +102,7 @@ func (s *segment) seal(synced int64) (indexOff, size int64, err error) {
 	if err := s.file.Truncate(s.size + int64(len(buf))); err != nil {
 		return 0, 0, err
 	}
-	if err := s.file.Sync(); err != nil {
+	if err := sync(s.file); err != nil {
 		return 0, 0, err
 	}
 	return s.size, s.size + int64(len(buf)), nil

@@ -161,13 +161,14 @@ func (l *Log) truncateBackFiles(target *segment, later []*segment, index uint64)
 	}
 	// Synced before any new frame lands here: otherwise a crash could
 	// resurrect frames of the removed suffix behind the new ones.
-	if err := target.file.Sync(); err != nil {
+	if err := l.syncFile(target.file); err != nil {
 		return fmt.Errorf("log: truncate back: sync %s: %w", target.name, err)
 	}
 	l.mu.Lock()
 	target.offsets = target.offsets[:index-target.base+1]
 	target.sealed, target.indexOff = false, 0
 	target.size, target.synced, target.last = end, end, index
+	target.zeroed = 0 // the file ends at end now
 	l.mu.Unlock()
 	return nil
 }
@@ -189,7 +190,7 @@ func (l *Log) empty(fromFront bool) error {
 	l.mu.Unlock()
 
 	if fromFront && l.opts.Archive && a != nil && a.last >= a.base {
-		idxOff, size, err := a.seal(synced)
+		idxOff, size, err := a.seal(synced, l.syncFile)
 		l.mu.Lock()
 		if err != nil {
 			l.breakLocked(fmt.Errorf("seal segment %s: %w", a.name, err))

@@ -52,3 +52,34 @@ func TestQueueThenWaitSharesFsyncsInIndexOrder(t *testing.T) {
 		t.Fatalf("%d fsyncs for %d appends: no group commit", syncs, writers*each)
 	}
 }
+
+// Options.OnSync sees each successful fsync of a segment file with its
+// duration (here every one is at least the disk's flush latency), and not
+// a failed one.
+func TestOnSyncReportsEachFsync(t *testing.T) {
+	fsys := NewMemFS()
+	fsys.SetSyncLatency(2 * time.Millisecond)
+	var (
+		mu  sync.Mutex
+		got []time.Duration
+	)
+	l := mustOpen(t, fsys, Options{SegmentSize: 4096, OnSync: func(d time.Duration) {
+		mu.Lock()
+		got = append(got, d)
+		mu.Unlock()
+	}})
+	for i := uint64(1); i <= 40; i++ { // several segments: creations and seals too
+		check.NoError(t, l.Append(entries(i, i, 0)))
+	}
+	check.NoError(t, l.TruncateBack(35))
+	fsys.FailNextSync(nil)
+	check.ErrorIs(t, l.Append(entries(36, 36, 0)), ErrBroken)
+	_, syncs := fsys.Ops()
+	mu.Lock()
+	defer mu.Unlock()
+	check.Equal(t, syncs-1, len(got), "reported fsyncs (every file fsync but the failed one)")
+	greater(t, len(got), 40)
+	for _, d := range got {
+		atLeast(t, d, 2*time.Millisecond)
+	}
+}
