@@ -129,6 +129,9 @@ type Result struct {
 	Elapsed  time.Duration // wall time of the whole run
 	P50, P99 time.Duration // per-call latency
 	Retries  int           // Lithair: Appends retried because a predecessor had not queued yet
+	// Latencies holds every call's latency, sorted (for tools that pool
+	// several runs, such as cmd/abrow).
+	Latencies []time.Duration
 }
 
 // EntriesPerSec is the throughput of the run.
@@ -275,6 +278,7 @@ func RunStoreLogs(kind, dir string, size, batch, writers, calls int, ready func(
 		r.Retries += retries[w]
 	}
 	r.P50, r.P99 = percentiles(all)
+	r.Latencies = all
 	return r, nil
 }
 
@@ -315,6 +319,7 @@ func RunRawFsync(dir string, size, batch, calls int, prealloc bool, ready func()
 	}
 	r := Result{Calls: calls, Entries: calls * batch, Elapsed: time.Since(start)}
 	r.P50, r.P99 = percentiles(lat)
+	r.Latencies = lat
 	return r, nil
 }
 
