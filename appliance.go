@@ -116,7 +116,12 @@ func open(cfg Config, logger *slog.Logger, diskRules *rules.Set) (*Appliance, er
 	if a.lock, err = lockDir(dir); err != nil {
 		return nil, err
 	}
-	if a.log, err = wal.Open(filepath.Join(dir, "log"), logOptions(cfg)); err != nil {
+	lo := logOptions(cfg)
+	lo.OnSync = func(d time.Duration) {
+		a.metrics.ObserveFsync(d)
+		a.metrics.ObserveStage(metrics.StageStorage, d)
+	}
+	if a.log, err = wal.Open(filepath.Join(dir, "log"), lo); err != nil {
 		return nil, fmt.Errorf("opening the event log: %w", err)
 	}
 	if a.stableLog, err = wal.Open(filepath.Join(dir, "raft-stable"), wal.Options{SegmentSize: 1 << 20}); err != nil {
