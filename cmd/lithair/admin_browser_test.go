@@ -187,6 +187,9 @@ type tab struct {
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
 	chrome := findChromium()
+	if chrome == "" && os.Getenv("LITHAIR_REQUIRE_CHROMIUM") != "" {
+		t.Fatal("no Chromium found, and LITHAIR_REQUIRE_CHROMIUM says the browser tests must run")
+	}
 	if chrome == "" {
 		t.Skip("no Chromium found (chromium, chromium-browser or google-chrome in PATH, or /usr/bin/chromium): " +
 			"the admin page's browser tests need one; install it with apt-get install chromium")
