@@ -57,6 +57,8 @@ type Appliance struct {
 	// restoredAt is the applied index right after Raft restored the latest
 	// snapshot: what the replay started from.
 	restoredAt uint64
+	committed  committedKnown // how far the log is known committed (committed.go)
+	leadTerm   atomic.Uint64  // the term whose first entry this leader saw applied (cluster.go)
 	reload     reloadState
 	// firstAdmin holds the user made on the first start until the caller
 	// has shown its password (InitialAdmin).
@@ -144,7 +146,9 @@ func open(cfg Config, logger *slog.Logger, diskRules *rules.Set) (*Appliance, er
 	a.fsm = raftlog.NewFSM(a.state, a.ruleOptions())
 	a.fsm.Machine().OnSnapshot = a.metrics.ObserveSnapshot
 	a.fsm.Machine().SetCommandSource(logs.Command)
-	logs.SetAppliedSource(a.fsm.Machine().LogApplied)
+	a.committed = committedKnown{stable: stable, machine: a.fsm.Machine()}
+	a.committed.load()
+	logs.SetAppliedSource(a.committed.upTo)
 	a.fsm.Machine().Logger = logger
 	a.feed = newFeed(feedRing, a.stop, a.state, a.systemModel, a.readCommands, logs.Command)
 	a.fsm.Machine().OnApply, a.fsm.OnApplied = a.feed.onApply, a.feed.entryApplied
@@ -209,6 +213,8 @@ func open(cfg Config, logger *slog.Logger, diskRules *rules.Set) (*Appliance, er
 		return nil, fmt.Errorf("starting raft: %w", err)
 	}
 	a.restoredAt = a.state.AppliedIndex()
+	// This node's own snapshot holds only what it applied: committed.
+	a.committed.snapshot.Store(a.restoredAt)
 	switch {
 	case !existing && cfg.Raft.Join != "":
 		logger.Info("first start: joining a cluster", "node_id", cfg.Raft.NodeID, "via", cfg.Raft.Join, "raft", addr)
@@ -228,9 +234,10 @@ func open(cfg Config, logger *slog.Logger, diskRules *rules.Set) (*Appliance, er
 		go a.joinLoop(a.self)
 	}
 	ok = true
-	a.wg.Add(2)
+	a.wg.Add(3)
 	go a.becomeReady(lastAtOpen, diskRules)
 	go a.sweepSessions()
+	go a.keepWatermark()
 	if cfg.Rules.Watch {
 		a.wg.Add(1)
 		go a.watchRules()

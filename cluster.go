@@ -236,6 +236,16 @@ func (a *Appliance) ReadIndex(verify bool) (uint64, error) {
 	if a.raft.State() != raft.Leader {
 		return 0, fmt.Errorf("%w: this node is not the leader", ErrUnavailable)
 	}
+	// A new leader's commit index is what it knew as a follower, maybe
+	// behind what its predecessor acknowledged. Once per term, a barrier
+	// waits until an entry of this term is committed and applied: from
+	// then on the commit index covers every acknowledged write (Raft §6.4).
+	if term := a.raft.CurrentTerm(); a.leadTerm.Load() != term {
+		if err := a.raft.Barrier(a.cfg.HTTP.RequestTimeout.Duration).Error(); err != nil {
+			return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		a.leadTerm.Store(term)
+	}
 	idx := max(a.raft.CommitIndex(), a.state.AppliedIndex())
 	if verify {
 		if err := a.raft.VerifyLeader().Error(); err != nil {

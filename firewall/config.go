@@ -29,9 +29,10 @@ type Config struct {
 	LoginPath string `toml:"login_path"`
 }
 
-// DefaultConfig returns the defaults: no address lists, 1000 requests/s
-// per client with a burst of 2000 (generous enough that load tests and
-// benchmarks from one loopback client are not throttled), no global limit,
+// DefaultConfig returns the defaults: no address lists, 10,000 requests/s
+// per client with a burst of 20,000 (a flood guard: one reverse proxy, or
+// a load test from one loopback client, must not be throttled), no global
+// limit,
 // and 5 login attempts/s per client with a burst of 20 on POST
 // /api/_auth/login.
 func DefaultConfig() Config {
@@ -39,8 +40,8 @@ func DefaultConfig() Config {
 		Allow:          []string{},
 		Deny:           []string{},
 		TrustedProxies: []string{},
-		Rate:           1000,
-		Burst:          2000,
+		Rate:           10000,
+		Burst:          20000,
 		LoginRate:      5,
 		LoginBurst:     20,
 		LoginPath:      "/api/_auth/login",
