@@ -163,9 +163,26 @@ func (a *Appliance) ProposeForward(ctx context.Context, data []byte) (*ProposeAn
 	return ans, nil
 }
 
+// applied is how far this node has applied its log. The state counts the
+// commands it applied; Raft's own entries after the last of them (a new
+// leader's no-op, configuration changes) never reach the state machine,
+// so they count as applied once Raft has applied them: otherwise a read
+// index pointing at a leader's no-op would wait for the next write.
+func (a *Appliance) applied() uint64 {
+	done := a.state.AppliedIndex()
+	upTo := a.raft.AppliedIndex()
+	for i := done + 1; i <= upTo; i++ {
+		var l raft.Log
+		if err := a.logs.GetLog(i, &l); err != nil || l.Type == raft.LogCommand {
+			return i - 1
+		}
+	}
+	return max(done, upTo)
+}
+
 // WaitApplied waits until this node has applied the log up to idx.
 func (a *Appliance) WaitApplied(ctx context.Context, idx uint64) error {
-	if a.state.AppliedIndex() >= idx {
+	if a.applied() >= idx {
 		return nil
 	}
 	if _, ok := ctx.Deadline(); !ok {
@@ -174,7 +191,7 @@ func (a *Appliance) WaitApplied(ctx context.Context, idx uint64) error {
 		defer cancel()
 	}
 	wait := 100 * time.Microsecond
-	for a.state.AppliedIndex() < idx {
+	for a.applied() < idx {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%w: this node did not catch up with index %d in time", ErrUnavailable, idx)
@@ -241,18 +258,45 @@ func (a *Appliance) ReadIndex(verify bool) (uint64, error) {
 	// waits until an entry of this term is committed and applied: from
 	// then on the commit index covers every acknowledged write (Raft §6.4).
 	if term := a.raft.CurrentTerm(); a.leadTerm.Load() != term {
-		if err := a.raft.Barrier(a.cfg.HTTP.RequestTimeout.Duration).Error(); err != nil {
-			return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		if err := a.termCommitted(term); err != nil {
+			return 0, err
 		}
 		a.leadTerm.Store(term)
 	}
-	idx := max(a.raft.CommitIndex(), a.state.AppliedIndex())
+	idx := max(a.raft.CommitIndex(), a.applied())
 	if verify {
 		if err := a.raft.VerifyLeader().Error(); err != nil {
 			return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 	}
 	return idx, nil
+}
+
+// termCommitted waits until the log holds an entry of term (the no-op a
+// new leader appends) and the commit index has reached it.
+func (a *Appliance) termCommitted(term uint64) error {
+	deadline := time.Now().Add(a.cfg.HTTP.RequestTimeout.Duration)
+	var target uint64 // an index holding an entry of term, once found
+	for {
+		if target == 0 {
+			if last := a.raft.LastIndex(); last > 0 {
+				var l raft.Log
+				if err := a.logs.GetLog(last, &l); err == nil && l.Term == term {
+					target = last
+				}
+			}
+		}
+		if target > 0 && a.raft.CommitIndex() >= target {
+			return nil
+		}
+		if a.raft.State() != raft.Leader || a.raft.CurrentTerm() != term {
+			return fmt.Errorf("%w: leadership changed", ErrUnavailable)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: this leader has not committed an entry of its term yet", ErrUnavailable)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // JoinRequest is what a node sends to join a cluster.
@@ -364,7 +408,7 @@ type ClusterStatus struct {
 func (a *Appliance) Cluster() (*ClusterStatus, error) {
 	_, leader := a.raft.LeaderWithID()
 	st := &ClusterStatus{NodeID: a.cfg.Raft.NodeID, State: a.raft.State().String(), Leader: string(leader),
-		Term: a.raft.CurrentTerm(), CommitIndex: a.raft.CommitIndex(), AppliedIndex: a.state.AppliedIndex(),
+		Term: a.raft.CurrentTerm(), CommitIndex: a.raft.CommitIndex(), AppliedIndex: a.applied(),
 		LastLogIndex: a.raft.LastIndex(), Nodes: []ClusterNode{}}
 	f := a.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
