@@ -3,6 +3,7 @@ package raftlog
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/hashicorp/raft"
 
@@ -35,18 +36,61 @@ func (s *LogStore) Command(idx uint64) (*event.Command, error) {
 }
 
 func (s *LogStore) archived(idx uint64) ([]byte, error) {
-	var found []byte
+	if data, ok := s.window.get(idx); ok {
+		return data, nil
+	}
+	// Reading one archived entry decompresses its whole segment; history
+	// reads go through many entries in index order, so keep a window of
+	// the entries that follow for the next calls.
+	entries := map[uint64][]byte{}
+	size, last := 0, idx
+	live := s.log.FirstIndex() // entries from here on may still change
 	err := s.log.Scan(idx, func(i uint64, data []byte) bool {
-		if i == idx {
-			found = data
+		if live != 0 && i >= live && i != idx {
+			return false
 		}
-		return false
+		entries[i], last = data, i
+		size += len(data)
+		return len(entries) < archiveWindowEntries && size < archiveWindowBytes
 	})
 	if err != nil {
 		return nil, err
 	}
-	if found == nil {
+	found, ok := entries[idx]
+	if !ok {
 		return nil, fmt.Errorf("%w: index %d", ErrNoEvent, idx)
 	}
+	s.window.put(idx, last, entries)
 	return found, nil
+}
+
+// The archive window's bounds: entries kept after an archive read.
+const (
+	archiveWindowEntries = 16384
+	archiveWindowBytes   = 16 << 20
+)
+
+// archiveWindow holds a run of archived entries, [lo, hi]. Archived
+// entries never change, so the window needs no invalidation; it is only
+// replaced by the next read outside it.
+type archiveWindow struct {
+	mu      sync.Mutex
+	lo, hi  uint64
+	entries map[uint64][]byte
+}
+
+func (w *archiveWindow) get(idx uint64) ([]byte, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.entries == nil || idx < w.lo || idx > w.hi {
+		return nil, false
+	}
+	data, ok := w.entries[idx]
+	return data, ok
+}
+
+func (w *archiveWindow) put(lo, hi uint64, entries map[uint64][]byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.lo, w.hi, w.entries = lo, hi, entries
 }

@@ -21,6 +21,8 @@ type LogStore struct {
 	// applied, when set, tells how far the state machine has applied the
 	// log; see DeleteRange.
 	applied func() uint64
+	// window keeps archived entries read for history (history.go).
+	window archiveWindow
 }
 
 // SetAppliedSource tells the store how far the state machine has applied
