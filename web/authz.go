@@ -122,6 +122,12 @@ func withoutFields(raw []byte, hidden []string) []byte {
 	if len(hidden) == 0 || len(raw) == 0 || raw[0] != '{' {
 		return raw
 	}
+	return filterMembers(raw, func(key string) bool { return !slices.Contains(hidden, key) })
+}
+
+// filterMembers keeps the members of a JSON object whose key keep admits,
+// in the object's order; a malformed object gives {}.
+func filterMembers(raw []byte, keep func(key string) bool) []byte {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if _, err := dec.Token(); err != nil {
 		return []byte("{}")
@@ -137,7 +143,7 @@ func withoutFields(raw []byte, hidden []string) []byte {
 		if err := dec.Decode(&val); err != nil {
 			return []byte("{}")
 		}
-		if slices.Contains(hidden, key) {
+		if !keep(key) {
 			continue
 		}
 		if len(out) > 1 {

@@ -341,33 +341,7 @@ func parseFields(v string, readable func(string) *rules.Field) (map[string]bool,
 // onlyMembers keeps the members of a JSON object named in keep, in the
 // object's order.
 func onlyMembers(raw []byte, keep map[string]bool) []byte {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if _, err := dec.Token(); err != nil {
-		return []byte("{}")
-	}
-	out := []byte{'{'}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return []byte("{}")
-		}
-		key, _ := tok.(string)
-		var val json.RawMessage
-		if err := dec.Decode(&val); err != nil {
-			return []byte("{}")
-		}
-		if !keep[key] {
-			continue
-		}
-		if len(out) > 1 {
-			out = append(out, ',')
-		}
-		k, _ := json.Marshal(key)
-		out = append(out, k...)
-		out = append(out, ':')
-		out = append(out, val...)
-	}
-	return append(out, '}')
+	return filterMembers(raw, func(key string) bool { return keep[key] })
 }
 
 // jsonNumber is the JSON grammar of a number.
