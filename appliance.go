@@ -58,8 +58,11 @@ type Appliance struct {
 	// snapshot: what the replay started from.
 	restoredAt uint64
 	committed  committedKnown // how far the log is known committed (committed.go)
-	leadTerm   atomic.Uint64  // the term whose first entry this leader saw applied (cluster.go)
-	reload     reloadState
+	storage    *storageGuard  // refuses writes the disk cannot take (storage.go)
+	// raftStarted is closed once a.raft is set, for haltOnStorageFailure.
+	raftStarted chan struct{}
+	leadTerm    atomic.Uint64 // the term whose first entry this leader saw applied (cluster.go)
+	reload      reloadState
 	// firstAdmin holds the user made on the first start until the caller
 	// has shown its password (InitialAdmin).
 	firstAdmin struct {
@@ -107,11 +110,13 @@ func open(cfg Config, logger *slog.Logger, diskRules *rules.Set) (*Appliance, er
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
-	a := &Appliance{cfg: cfg, logger: logger, readyCh: make(chan struct{}), stop: make(chan struct{})}
+	a := &Appliance{cfg: cfg, logger: logger, readyCh: make(chan struct{}), stop: make(chan struct{}), raftStarted: make(chan struct{})}
+	a.storage = newStorageGuard(dir, logger)
 	a.metrics = newMetrics(a)
 	ok := false
 	defer func() {
 		if !ok {
+			close(a.stop)
 			a.closeFiles()
 		}
 	}()
@@ -123,10 +128,12 @@ func open(cfg Config, logger *slog.Logger, diskRules *rules.Set) (*Appliance, er
 		a.metrics.ObserveFsync(d)
 		a.metrics.ObserveStage(metrics.StageStorage, d)
 	}
+	lo.OnBreak = func(err error) { a.storageFailed("event log", err) }
 	if a.log, err = wal.Open(filepath.Join(dir, "log"), lo); err != nil {
 		return nil, fmt.Errorf("opening the event log: %w", err)
 	}
-	if a.stableLog, err = wal.Open(filepath.Join(dir, "raft-stable"), wal.Options{SegmentSize: 1 << 20}); err != nil {
+	if a.stableLog, err = wal.Open(filepath.Join(dir, "raft-stable"), wal.Options{SegmentSize: 1 << 20,
+		OnBreak: func(err error) { a.storageFailed("raft stable store", err) }}); err != nil {
 		return nil, fmt.Errorf("opening the raft stable store: %w", err)
 	}
 	stable, err := raftlog.NewStableStore(a.stableLog)
@@ -212,6 +219,7 @@ func open(cfg Config, logger *slog.Logger, diskRules *rules.Set) (*Appliance, er
 	if err != nil {
 		return nil, fmt.Errorf("starting raft: %w", err)
 	}
+	close(a.raftStarted)
 	a.restoredAt = a.state.AppliedIndex()
 	// This node's own snapshot holds only what it applied: committed.
 	a.committed.snapshot.Store(a.restoredAt)
@@ -444,6 +452,9 @@ func (a *Appliance) apply(ctx context.Context, c *event.Command) (*index.Record,
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
+	if err := a.storage.check(); err != nil {
+		return nil, 0, err
+	}
 	data, err := c.Encode()
 	if err != nil {
 		return nil, 0, err
@@ -451,6 +462,8 @@ func (a *Appliance) apply(ctx context.Context, c *event.Command) (*index.Record,
 	f := a.raft.Apply(data, timeout)
 	if err := f.Error(); err != nil {
 		switch {
+		case errors.Is(err, wal.ErrNoSpace), errors.Is(err, wal.ErrBroken):
+			return nil, 0, a.storage.refusal(err)
 		case errors.Is(err, raft.ErrNotLeader):
 			return nil, 0, errNotLeader
 		case errors.Is(err, raft.ErrLeadershipLost),
@@ -505,4 +518,34 @@ func (a *Appliance) closeFiles() error {
 		a.lock.Close()
 	}
 	return err
+}
+
+// storageFailed is told of a log broken by a failed write or fsync. The
+// node refuses writes from then on (storageGuard) and stops Raft, which
+// would otherwise keep electing itself and failing its first entry, and
+// write its term to a disk that no longer keeps what it is given. Reads
+// of the applied state go on; /readyz and the health probe report the
+// failure, and the service manager restarts the node.
+func (a *Appliance) storageFailed(what string, err error) {
+	a.storage.fail(what, err)
+	go func() {
+		select {
+		case <-a.raftStarted:
+			a.raft.Shutdown()
+		case <-a.stop:
+		}
+	}()
+}
+
+// StorageError is why the node refuses writes because of its disk: a
+// failed write or fsync (ErrStorageFailed, for good) or a full disk
+// (ErrDiskFull, until space is freed); nil when the disk takes writes.
+func (a *Appliance) StorageError() error {
+	if err := a.storage.Failed(); err != nil {
+		return err
+	}
+	if a.storage.full.Load() {
+		return a.storage.fullError()
+	}
+	return nil
 }

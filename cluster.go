@@ -91,6 +91,8 @@ func (a *Appliance) callNode(ctx context.Context, base, method, path string, bod
 	switch {
 	case resp.StatusCode == http.StatusServiceUnavailable:
 		return fmt.Errorf("%w: %s answered: %s", ErrUnavailable, base, bytes.TrimSpace(b))
+	case resp.StatusCode == http.StatusInsufficientStorage:
+		return fmt.Errorf("%w: the leader %s answered: %s", ErrDiskFull, base, bytes.TrimSpace(b))
 	case resp.StatusCode/100 != 2:
 		return fmt.Errorf("lithair: %s %s answered %s: %s", method, base+path, resp.Status, bytes.TrimSpace(b))
 	}

@@ -30,7 +30,12 @@ func newMetrics(a *Appliance) *metrics.Metrics {
 		LogSegments:      func() int { return a.log.Stats().Segments },
 		ArchivedSegments: func() int { return a.log.Stats().ArchivedSegments },
 		LogBroken:        func() bool { return a.log.Stats().Broken || a.stableLog.Stats().Broken },
-		SnapshotCount:    func() int { return len(a.snapshotList()) },
+		DiskFree: func() int64 {
+			a.storage.measure()
+			return a.storage.free.Load()
+		},
+		DiskFull:      a.storage.full.Load,
+		SnapshotCount: func() int { return len(a.snapshotList()) },
 		LastSnapshotIndex: func() uint64 {
 			if l := a.snapshotList(); len(l) > 0 {
 				return l[0].Index

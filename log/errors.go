@@ -1,6 +1,9 @@
 package log
 
-import "errors"
+import (
+	"errors"
+	"syscall"
+)
 
 // ErrNotFound is returned by Read for an index outside [FirstIndex, LastIndex].
 var ErrNotFound = errors.New("log: index not found")
@@ -28,3 +31,16 @@ var ErrOutOfOrder = errors.New("log: entries out of order")
 // ErrTooLarge is returned by Append for an entry larger than MaxEntrySize or
 // a batch larger than maxBatchBytes.
 var ErrTooLarge = errors.New("log: entry or batch too large")
+
+// ErrNoSpace is returned by Append when the file system has no room for
+// the batch. Nothing of the batch was written: the writer claims the
+// blocks a round will write (fallocate) before writing them, so a full
+// disk shows here and never as a torn write. The log stays usable, and
+// the same Append succeeds once space is freed. The error wraps the
+// file system's own (ENOSPC or EDQUOT).
+var ErrNoSpace = errors.New("log: no space left on the device")
+
+// isNoSpace reports whether err is the file system saying it is full.
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}

@@ -1,6 +1,7 @@
 package log
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -52,6 +53,11 @@ type Options struct {
 	// must not call the Log (feeding a histogram is the intended use).
 	// Nil costs nothing.
 	OnSync func(d time.Duration)
+	// OnBreak, when set, is called once, when a failed write or fsync
+	// breaks the log (see ErrBroken), with the error every later Append
+	// returns. It runs on the writer's goroutine with the log's lock held:
+	// it must not call the log.
+	OnBreak func(err error)
 }
 
 const (
@@ -141,7 +147,9 @@ func Open(dir string, opts Options) (*Log, error) {
 	// The sync also makes durable whatever a crashed process had written
 	// but not synced: recovery counted it in, so it must not vanish later.
 	if a := l.activeLocked(); a != nil {
-		if err := preallocate(a.file, l.preallocSize()); err != nil {
+		// On a full disk the log still opens, for reading: the writer
+		// claims the space it needs before each write (reserve).
+		if err := l.reserve(a, l.preallocSize()); err != nil && !errors.Is(err, ErrNoSpace) {
 			st.closeAll()
 			return nil, fmt.Errorf("log: preallocate %s: %w", a.name, err)
 		}

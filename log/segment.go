@@ -24,6 +24,9 @@ type segment struct {
 	// zeroed is where the zeros the writer wrote ahead of its frames end
 	// (see zeroAhead); 0 when unknown. Only the writer uses it.
 	zeroed int64
+	// allocated is how far the file's blocks are known claimed
+	// (preallocated); 0 when unknown. Only the writer uses it.
+	allocated int64
 
 	// offsets[i] is the byte offset of entry base+i. Nil for a sealed
 	// segment whose index frame has not been loaded yet: Open does not read
@@ -63,16 +66,30 @@ func corruptf(name string, off int64, format string, args ...any) error {
 // zeros after the last frame are free space to recovery, not a torn tail.
 func createSegment(fsys FS, dir string, base uint64, prealloc int64, sync func(File) error) (*segment, error) {
 	name := segmentName(base, base)
-	f, err := fsys.OpenFile(filepath.Join(dir, name), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	path := filepath.Join(dir, name)
+	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
+		if isNoSpace(err) {
+			return nil, fmt.Errorf("%w: create %s: %w", ErrNoSpace, name, err)
+		}
 		return nil, err
 	}
 	hdr := encodeSegmentHeader(base)
 	if _, err := f.WriteAt(hdr, 0); err != nil {
 		f.Close()
+		if isNoSpace(err) {
+			// Nothing was synced: the file is not part of the log yet.
+			fsys.Remove(path)
+			return nil, fmt.Errorf("%w: create %s: %w", ErrNoSpace, name, err)
+		}
 		return nil, err
 	}
-	if err := preallocate(f, prealloc); err != nil {
+	allocated := prealloc
+	if err := preallocate(f, prealloc); isNoSpace(err) {
+		// Less than a segment is free: the writer claims room round by
+		// round (Log.reserve) and reports a full disk there.
+		allocated = 0
+	} else if err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -85,7 +102,12 @@ func createSegment(fsys FS, dir string, base uint64, prealloc int64, sync func(F
 		return nil, err
 	}
 	return &segment{name: name, base: base, first: base, last: base - 1, file: f,
-		size: segmentHeaderSize, synced: segmentHeaderSize, offsets: []uint32{}}, nil
+		size: segmentHeaderSize, synced: segmentHeaderSize, allocated: allocated, offsets: []uint32{}}, nil
+}
+
+// sealSize is how many bytes seal appends.
+func (s *segment) sealSize() int64 {
+	return int64(encodedFrameSize(4*len(s.offsets)) + trailerSize) // see encodeIndex
 }
 
 // seal appends the index frame and the trailer and syncs them with sync.

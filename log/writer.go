@@ -1,6 +1,7 @@
 package log
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -163,6 +164,9 @@ func (l *Log) resetAcceptedLocked() {
 func (l *Log) breakLocked(err error) {
 	if l.broken == nil {
 		l.broken = fmt.Errorf("%w: %w", ErrBroken, err)
+		if l.opts.OnBreak != nil {
+			l.opts.OnBreak(l.broken)
+		}
 	}
 }
 
@@ -206,7 +210,7 @@ func (l *Log) writeRoundLocked() {
 	for _, b := range valid {
 		b.done, b.err = true, err
 	}
-	if rejected {
+	if rejected || err != nil {
 		l.resetAcceptedLocked()
 	}
 }
@@ -223,8 +227,15 @@ func (l *Log) writeBatchesLocked(bs []*batch) error {
 	l.mu.Unlock()
 	if needNew {
 		if s != nil {
-			idxOff, size, err := s.seal(sealSynced, l.syncFile)
+			err := l.reserve(s, s.size+s.sealSize())
+			var idxOff, size int64
+			if err == nil {
+				idxOff, size, err = s.seal(sealSynced, l.syncFile)
+			}
 			l.mu.Lock()
+			if errors.Is(err, ErrNoSpace) {
+				return err
+			}
 			if err != nil {
 				l.breakLocked(fmt.Errorf("seal segment %s: %w", s.name, err))
 				return l.broken
@@ -234,6 +245,9 @@ func (l *Log) writeBatchesLocked(bs []*batch) error {
 		}
 		ns, err := createSegment(l.fs, l.dir, bs[0].firstIndex(), l.preallocSize(), l.syncFile)
 		l.mu.Lock()
+		if errors.Is(err, ErrNoSpace) {
+			return err // the sealed segment stays the last; the next round creates one
+		}
 		if err != nil {
 			l.breakLocked(fmt.Errorf("create segment: %w", err))
 			return l.broken
@@ -255,6 +269,14 @@ func (l *Log) writeBatchesLocked(bs []*batch) error {
 		}
 	}
 	end := pos + int64(len(buf))
+	if err := l.reserve(s, end); err != nil {
+		l.mu.Lock()
+		if errors.Is(err, ErrNoSpace) {
+			return err
+		}
+		l.breakLocked(fmt.Errorf("segment %s: claim space: %w", s.name, err))
+		return l.broken
+	}
 	zeroTo := l.zeroAheadEnd(s, pos, end)
 	_, err := s.file.WriteAt(buf, pos)
 	if err == nil && zeroTo > end {
@@ -310,7 +332,35 @@ func (l *Log) zeroAheadEnd(s *segment, pos, end int64) int64 {
 	if end <= s.zeroed || end-pos > zeroAhead/4 {
 		return end
 	}
-	return max(end, min(end+zeroAhead, l.preallocSize()))
+	return max(end, min(end+zeroAhead, s.allocated))
+}
+
+// reserve makes sure the blocks of s up to need are allocated before the
+// writer writes there, so that a full disk is seen as ErrNoSpace before a
+// byte of the round is written, never as a torn write that would break
+// the log. It claims a whole segment's room when it can, else what the
+// round needs rounded up to zeroAhead, else exactly what it needs.
+func (l *Log) reserve(s *segment, need int64) error {
+	if need <= s.allocated {
+		return nil
+	}
+	target := max(need, l.preallocSize())
+	err := preallocate(s.file, target)
+	for _, smaller := range []int64{(need + zeroAhead - 1) / zeroAhead * zeroAhead, need} {
+		if !isNoSpace(err) || smaller >= target {
+			continue
+		}
+		target = smaller
+		err = preallocate(s.file, target)
+	}
+	if isNoSpace(err) {
+		return fmt.Errorf("%w: segment %s needs %d more bytes: %w", ErrNoSpace, s.name, need-s.allocated, err)
+	}
+	if err != nil {
+		return err
+	}
+	s.allocated = target
+	return nil
 }
 
 // syncLoop fsyncs the active segment every SyncInterval under SyncPeriodic.

@@ -54,6 +54,8 @@
 //	lithair_log_segments                    gauge  LogSegments
 //	lithair_log_archived_segments           gauge  ArchivedSegments
 //	lithair_log_broken                      gauge  LogBroken (1 after a failed write or fsync)
+//	lithair_disk_free_bytes                 gauge  DiskFree
+//	lithair_disk_full                       gauge  DiskFull (1 while writes are refused with 507)
 //	lithair_snapshots_stored                gauge  SnapshotCount
 //	lithair_snapshot_last_index             gauge  LastSnapshotIndex
 //	lithair_rules_info{version}             gauge  RulesVersion (always 1; omitted while the version is "")

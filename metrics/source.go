@@ -51,6 +51,10 @@ type Source struct {
 	// fsync and needs a restart; report the event log and the Raft stable
 	// store together.
 	LogBroken func() bool
+	// DiskFree returns the bytes free for the node on the data dir's file
+	// system; DiskFull whether writes are refused (507) for want of them.
+	DiskFree func() int64
+	DiskFull func() bool
 
 	// SnapshotCount returns the number of snapshots kept on disk.
 	SnapshotCount func() int
@@ -141,6 +145,12 @@ func newSourceCollector(src Source) *sourceCollector {
 	}
 	if f := src.LogBroken; f != nil {
 		number("log_broken", "1 when a log refuses writes after a failed write or fsync; the node needs a restart.", boolOf(f))
+	}
+	if f := src.DiskFree; f != nil {
+		number("disk_free_bytes", "Bytes free for the node on the data dir's file system.", floatOf(f))
+	}
+	if f := src.DiskFull; f != nil {
+		number("disk_full", "1 while writes are refused with 507 because the data dir's disk is (nearly) full.", boolOf(f))
 	}
 	if f := src.SnapshotCount; f != nil {
 		number("snapshots_stored", "Snapshots kept on disk.", floatOf(f))

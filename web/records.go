@@ -282,6 +282,10 @@ func (s *Server) proposeError(err error) *apiError {
 			return e
 		}
 		return errorf(http.StatusUnprocessableEntity, "validation_failed", ref.Message)
+	case errors.Is(err, lithair.ErrDiskFull):
+		return errorf(http.StatusInsufficientStorage, "disk_full", err.Error())
+	case errors.Is(err, lithair.ErrStorageFailed):
+		return errorf(http.StatusServiceUnavailable, "storage_failed", err.Error())
 	case errors.Is(err, lithair.ErrUnavailable), errors.Is(err, lithair.ErrNotReady):
 		return errorf(http.StatusServiceUnavailable, "unavailable", err.Error())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -5,6 +5,7 @@ package web
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -204,6 +205,10 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if !s.app.Ready() {
 		writeError(w, errorf(http.StatusServiceUnavailable, "not_ready", "the node is still replaying its log"))
+		return
+	}
+	if err := s.app.StorageError(); errors.Is(err, lithair.ErrStorageFailed) {
+		writeError(w, errorf(http.StatusServiceUnavailable, "storage_failed", err.Error()))
 		return
 	}
 	if s.app.Leader() == "" {

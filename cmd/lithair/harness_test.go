@@ -89,8 +89,17 @@ func startNode(t *testing.T, dataDir string, extra ...string) *node {
 // as soon as the process prints its URL, without waiting for /readyz.
 func startWithEnv(t *testing.T, dataDir string, env []string, extra ...string) *node {
 	t.Helper()
+	return startUnder(t, nil, dataDir, env, extra...)
+}
+
+// startUnder is startWithEnv with the binary run by wrapper (strace with
+// fault injection, say): wrapper's words, then the binary and its
+// arguments.
+func startUnder(t *testing.T, wrapper []string, dataDir string, env []string, extra ...string) *node {
+	t.Helper()
 	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data", dataDir, "--rules", "../../configs/rules"}, extra...)
-	cmd := exec.Command(lithairBinary(t), args...)
+	argv := append(append(append([]string(nil), wrapper...), lithairBinary(t)), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(append(os.Environ(), "LITHAIR_AUTH_INITIAL_ADMIN_PASSWORD="+adminPassword), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
