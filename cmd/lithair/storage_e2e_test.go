@@ -84,7 +84,9 @@ func (n *node) metric(name string) float64 {
 }
 
 func errorCode(r response) string {
-	var e struct{ Error struct{ Code, Message string } }
+	var e struct {
+		Error struct{ Code, Message string }
+	}
 	json.Unmarshal(r.Body, &e)
 	return e.Error.Code
 }
