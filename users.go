@@ -163,17 +163,22 @@ func (a *Appliance) Authenticate(secret string) (*rules.User, error) {
 	if !ok {
 		return nil, ErrBadToken
 	}
+	if u, ok := a.credentials.lookup(a.state, digest, rec); ok {
+		return u, nil
+	}
 	cred := rec.Fields()
 	// The lookup found it by digest already; comparing again in constant
 	// time keeps the check honest should the lookup ever change.
 	if stored, _ := cred["token_hash"].(string); !auth.SameHash(stored, digest) {
 		return nil, ErrBadToken
 	}
+	var expires time.Time
 	if exp, _ := cred["expires_at"].(string); exp != "" {
 		t, err := time.Parse(time.RFC3339Nano, exp)
 		if err != nil || !time.Now().Before(t) {
 			return nil, ErrTokenExpired
 		}
+		expires = t
 	}
 	name, _ := cred["user"].(string)
 	urec, ok := a.state.GetUnique(rules.UserModel, "name", name)
@@ -188,6 +193,7 @@ func (a *Appliance) Authenticate(secret string) (*rules.User, error) {
 	if model == rules.TokenModel {
 		u.Roles = stringList(cred["roles"])
 	}
+	a.credentials.keep(digest, rec, urec, name, expires, u)
 	return u, nil
 }
 
