@@ -57,6 +57,10 @@ func eachMember(raw []byte, fn func(key, val []byte)) error {
 	}
 }
 
+// EachMember is eachMember for the HTTP layer, which filters the members
+// of records it sends: the key is raw (escapes kept), the value raw JSON.
+func EachMember(raw []byte, fn func(key, val []byte)) error { return eachMember(raw, fn) }
+
 func skipSpace(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {
 		i++

@@ -126,33 +126,25 @@ func withoutFields(raw []byte, hidden []string) []byte {
 }
 
 // filterMembers keeps the members of a JSON object whose key keep admits,
-// in the object's order; a malformed object gives {}.
+// in the object's order; a malformed object gives {}. Records are our own
+// compact encoding, so a key is copied as it stands, escapes and all.
 func filterMembers(raw []byte, keep func(key string) bool) []byte {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if _, err := dec.Token(); err != nil {
-		return []byte("{}")
-	}
-	out := []byte{'{'}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return []byte("{}")
-		}
-		key, _ := tok.(string)
-		var val json.RawMessage
-		if err := dec.Decode(&val); err != nil {
-			return []byte("{}")
-		}
-		if !keep(key) {
-			continue
+	out := make([]byte, 1, len(raw))
+	out[0] = '{'
+	err := index.EachMember(raw, func(key, val []byte) {
+		if !keep(string(key)) {
+			return
 		}
 		if len(out) > 1 {
 			out = append(out, ',')
 		}
-		k, _ := json.Marshal(key)
-		out = append(out, k...)
-		out = append(out, ':')
+		out = append(out, '"')
+		out = append(out, key...)
+		out = append(out, '"', ':')
 		out = append(out, val...)
+	})
+	if err != nil {
+		return []byte("{}")
 	}
 	return append(out, '}')
 }
