@@ -345,6 +345,12 @@ func openBackup(r io.Reader) (*backupReader, error) {
 		zr.Close()
 		return nil, fmt.Errorf("lithair: backup format %d is not supported by this version (%d); restore it with the version that wrote it (%s)", b.info.Format, backupFormat, b.info.Lithair)
 	}
+	// A backup is taken at an applied index, never 0: a restore could not
+	// seed a snapshot at 0, so verify must not pass one either.
+	if b.info.Index == 0 {
+		zr.Close()
+		return nil, corruptf("header: index 0")
+	}
 	return b, nil
 }
 
@@ -528,6 +534,13 @@ func readBackup(r io.Reader, cfg Config, sink io.Writer, onHeader func(BackupInf
 		return b.info, corruptf("the snapshot inside does not decode: %v", res.err)
 	}
 	v := res.fsm.State().View()
+	// The restored log goes on at the header's index+1: a state past it
+	// would name, in its histories and audit trail, log entries that
+	// will hold other commands. (It may trail the index: Raft's barriers
+	// move the snapshot's index without reaching the state machine.)
+	if v.Applied > b.info.Index {
+		return b.info, corruptf("the snapshot inside holds the state at log index %d, past the header's index %d", v.Applied, b.info.Index)
+	}
 	b.info.StateHash = formatHash(v.Hash())
 	for _, m := range v.Models() {
 		v.Each(m, func(*index.Record) bool { b.info.Records++; return true })
@@ -579,9 +592,6 @@ func RestoreBackup(r io.Reader, cfg Config) (BackupInfo, error) {
 	hist := &historyWriter{dir: filepath.Join(dir, "log"), opts: logOptions(cfg)}
 	defer hist.close()
 	info, err := readBackup(r, cfg, writerFunc(func(p []byte) (int, error) { return sink.Write(p) }), func(h BackupInfo) error {
-		if h.Index == 0 {
-			return corruptf("header: index 0")
-		}
 		conf := raft.Configuration{Servers: []raft.Server{{Suffrage: raft.Voter, ID: id, Address: raft.ServerAddress(id)}}}
 		confIdx := h.ConfigurationIndex
 		if confIdx == 0 || confIdx > h.Index {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"reflect"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/BurntSushi/toml"
 
@@ -184,8 +186,8 @@ func (e *ConfigError) Error() string {
 func (e *ConfigError) Is(target error) bool { return target == ErrConfig }
 
 // Origins records where each option's effective value came from, by key
-// ("http.listen"): "default", "FILE:LINE", "env LITHAIR_HTTP_LISTEN" or
-// "flag --listen".
+// ("http.listen"): "default", "FILE:LINE" (FILE alone when the line is
+// not known), "env LITHAIR_HTTP_LISTEN" or "flag --listen".
 type Origins map[string]string
 
 // Option is one setting as the file, the environment and config check
@@ -289,13 +291,13 @@ func (c *Config) Value(key string) string {
 	}
 	switch v := c.field(o).Interface().(type) {
 	case string:
-		return strconv.Quote(v)
+		return tomlString(v)
 	case Duration:
 		return strconv.Quote(v.String())
 	case []string:
 		q := make([]string, len(v))
 		for i, item := range v {
-			q[i] = strconv.Quote(item)
+			q[i] = tomlString(item)
 		}
 		return "[" + strings.Join(q, ", ") + "]"
 	case float64:
@@ -307,6 +309,36 @@ func (c *Config) Value(key string) string {
 	default:
 		return fmt.Sprint(v)
 	}
+}
+
+// tomlString writes s as a TOML basic string. strconv.Quote is not TOML:
+// its \a, \v and \x escapes are not in TOML 1.0, and a value set from
+// the environment or a flag may hold such characters. (Bytes that are
+// not UTF-8 have no TOML spelling at all; they come out as U+FFFD.)
+func tomlString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r <= 0xffff && (r < 0x20 || r == 0x7f || !unicode.IsPrint(r)):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		case !unicode.IsPrint(r):
+			fmt.Fprintf(&b, `\U%08x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }
 
 // ResolveConfig builds the effective configuration: the defaults, then
@@ -394,7 +426,7 @@ func placeErrors(err error, origins Origins, path string, lines *keyLines) error
 			case o == "flag":
 				cp.Where = "flag"
 			case o != "default" && lines != nil:
-				cp.Where = fmt.Sprintf("%s:%d", path, lines.line(ce.Key))
+				cp.Where = lines.at(path, ce.Key)
 			}
 			e = &cp
 		}
@@ -425,12 +457,13 @@ func (c *Config) loadFile(path string, origins Origins) (*keyLines, error) {
 	if err != nil {
 		var perr toml.ParseError
 		if errors.As(err, &perr) {
-			return lines, &ConfigError{Where: fmt.Sprintf("%s:%d", path, perr.Position.Line), Key: perr.LastKey, Reason: perr.Message}
+			return lines, &ConfigError{Where: fileLine(path, perr.Position.Line), Key: perr.LastKey, Reason: perr.Message}
 		}
 		if m := tomlLineErr.FindStringSubmatch(err.Error()); m != nil {
 			reason := strings.Replace(m[3], "incompatible types: TOML value has type", "wrong type: the value is", 1)
 			reason = strings.Replace(reason, "; destination has type", ", the option wants", 1)
-			return lines, &ConfigError{Where: path + ":" + m[1], Key: m[2], Reason: reason}
+			n, _ := strconv.Atoi(m[1])
+			return lines, &ConfigError{Where: fileLine(path, n), Key: m[2], Reason: reason}
 		}
 		return lines, &ConfigError{Where: path, Reason: err.Error()}
 	}
@@ -446,14 +479,14 @@ func (c *Config) loadFile(path string, origins Origins) (*keyLines, error) {
 		if md.Type(k...) == "Hash" {
 			what = "unknown section"
 		}
-		errs = append(errs, &ConfigError{Where: fmt.Sprintf("%s:%d", path, lines.line(key)), Key: key, Reason: what + suggest(key)})
+		errs = append(errs, &ConfigError{Where: lines.at(path, key), Key: key, Reason: what + suggest(key)})
 	}
 	if len(errs) > 0 {
 		return lines, errors.Join(errs...)
 	}
 	for _, k := range md.Keys() {
 		if len(k) == 2 {
-			origins[k.String()] = fmt.Sprintf("%s:%d", path, lines.line(k.String()))
+			origins[k.String()] = lines.at(path, k.String())
 		}
 	}
 	return lines, nil
@@ -528,6 +561,20 @@ func (k *keyLines) line(key string) int {
 	}
 	sec, _, _ := strings.Cut(key, ".")
 	return k.m[sec]
+}
+
+// at is where key is set: "FILE:LINE", or FILE alone when the scan did
+// not find the line (a table name written with escapes, say).
+func (k *keyLines) at(path, key string) string { return fileLine(path, k.line(key)) }
+
+// fileLine is "FILE:LINE", or FILE alone when the line is not known (0):
+// a line 0 would send the reader to a line that does not exist. The TOML
+// decoder too says line 0 for some errors at the end of the input.
+func fileLine(path string, line int) string {
+	if line > 0 {
+		return fmt.Sprintf("%s:%d", path, line)
+	}
+	return path
 }
 
 var (
@@ -652,8 +699,10 @@ func (c *Config) Validate() error {
 	if c.EventStore.SnapshotInterval.Duration < 10*time.Millisecond {
 		bad("event_store.snapshot_interval", "must be at least 10ms")
 	}
-	if c.EventStore.SnapshotThreshold == 0 {
-		bad("event_store.snapshot_threshold", "must be > 0")
+	// TOML integers are int64: a larger threshold could not be written in
+	// the file that config check prints.
+	if c.EventStore.SnapshotThreshold == 0 || c.EventStore.SnapshotThreshold > math.MaxInt64 {
+		bad("event_store.snapshot_threshold", "must be between 1 and %d", int64(math.MaxInt64))
 	}
 	if c.EventStore.Retention.Duration < 0 {
 		bad("event_store.retention", "must be >= 0 (0s keeps history forever)")
@@ -702,7 +751,7 @@ func (c *Config) Validate() error {
 	if c.Log.Format != "json" && c.Log.Format != "text" {
 		bad("log.format", "must be \"json\" or \"text\", not %q", c.Log.Format)
 	}
-	if c.Log.SampleRate < 0 || c.Log.SampleRate > 1 {
+	if !(c.Log.SampleRate >= 0 && c.Log.SampleRate <= 1) { // NaN too
 		bad("log.sample_rate", "must be between 0 and 1")
 	}
 	return errors.Join(errs...)
