@@ -55,6 +55,9 @@ type Query struct {
 	// (creation order). Desc reverses it.
 	Sort string
 	Desc bool
+	// ByID keeps the id order when Sort is "" even though a filter could
+	// walk an index (which then orders the list): the client asked for it.
+	ByID bool
 	// Then orders the records that share a Sort value; its fields need no
 	// index. The id breaks the last ties in the direction of the last
 	// key, unless Then ends with IDField to set it.
@@ -244,7 +247,7 @@ func orderOf(q Query, t *table) (order, error) {
 		if len(q.Then) > 0 {
 			return order{}, fmt.Errorf("%w: further sort keys need a first one", ErrBadOrder)
 		}
-		if !q.Desc && t != nil {
+		if !q.Desc && !q.ByID && t != nil {
 			if f := walkField(t, q.Filters); f != "" {
 				return order{keys: []SortKey{{Field: f}}}, nil
 			}

@@ -311,7 +311,7 @@ func parseSort(q *index.Query, v string, readable func(string) *rules.Field) *ap
 		}
 		switch {
 		case i == 0 && name == index.IDField:
-			q.Desc = desc
+			q.Desc, q.ByID = desc, true
 		case i == 0:
 			q.Sort, q.Desc = name, desc
 		default:
