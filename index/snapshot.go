@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"sync"
 	"sort"
 	"unsafe"
 
@@ -316,6 +317,33 @@ func (d *decoder) record() *Record {
 	return r
 }
 
+// gcPause counts the restores running: the GC setting is the process's,
+// so only the first of overlapping restores turns collection off and
+// only the last turns it back on (each restoring the setting it found
+// would leave it off for good when they overlap).
+var gcPause struct {
+	sync.Mutex
+	n      int
+	before int
+}
+
+// pauseGC turns the collector off until the returned func is called.
+func pauseGC() (resume func()) {
+	gcPause.Lock()
+	if gcPause.n == 0 {
+		gcPause.before = debug.SetGCPercent(-1)
+	}
+	gcPause.n++
+	gcPause.Unlock()
+	return func() {
+		gcPause.Lock()
+		defer gcPause.Unlock()
+		if gcPause.n--; gcPause.n == 0 {
+			debug.SetGCPercent(gcPause.before)
+		}
+	}
+}
+
 // Restore replaces the whole state with one View.WriteTo encoded, under
 // the schema facts specs. check, if not nil, runs once everything is
 // decoded and before anything is replaced, with the rest of r, so the
@@ -325,7 +353,7 @@ func (s *State) Restore(r io.Reader, specs []ModelSpec, check func(rest io.Reade
 	// Nearly everything a restore allocates stays live, so collecting
 	// while it grows the heap only marks the same records again and again
 	// (a second of CPU for a million records). Collection resumes after.
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	defer pauseGC()()
 	br := bufio.NewReaderSize(r, 1<<16)
 	d := &decoder{br: br, h: xxhash.New(), pending: make([]byte, 0, 4096)}
 	if magic := d.bytes(); d.err == nil && string(magic) != stateMagic {

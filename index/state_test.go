@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"runtime/debug"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -320,5 +321,24 @@ func TestWritesDuringTheBackgroundIndexBuild(t *testing.T) {
 			q.After = p.Next
 		}
 		require.Equal(t, n, total, "the price index holds every live record once")
+	}
+}
+
+// TestOverlappingRestoresTurnTheCollectorBackOn: the GC setting is the
+// process's; restores that overlap must leave it as they found it.
+func TestOverlappingRestoresTurnTheCollectorBackOn(t *testing.T) {
+	before := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(before)
+	resumes := []func(){pauseGC(), pauseGC()}
+	if got := debug.SetGCPercent(-1); got != -1 {
+		t.Fatalf("collector at %d during a restore, want off", got)
+	}
+	resumes[0]() // the first ends before the second
+	if got := debug.SetGCPercent(-1); got != -1 {
+		t.Fatalf("collector at %d while a restore still runs, want off", got)
+	}
+	resumes[1]()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Fatalf("collector at %d after every restore ended, want 100", got)
 	}
 }
