@@ -91,6 +91,35 @@ func (l *Log) archiveSegment(s *segment) error {
 	if err != nil {
 		return fmt.Errorf("log: archive %s: read: %w", s.name, err)
 	}
+	return l.archiveImage(s.name, s.base, s.last, img)
+}
+
+// archivePrefix archives the entries of s below s.first: the compacted
+// history TruncateFront left in the segment it renamed, when the rest of
+// s is being discarded. The archive gets a sealed image of those entries
+// alone, built in memory; s itself is not changed.
+func (l *Log) archivePrefix(s *segment) error {
+	if s.offsets == nil {
+		offs, err := readIndex(s.file, s.name, s.base, s.last, s.indexOff, s.size)
+		if err != nil {
+			return err
+		}
+		s.offsets = offs
+	}
+	last := s.first - 1
+	_, end := s.frameBounds(last)
+	img, err := readPrefix(s.file, end)
+	if err != nil {
+		return fmt.Errorf("log: archive %s: read: %w", s.name, err)
+	}
+	img = appendFrame(img, KindIndex, s.base, uint64(end), encodeIndex(s.offsets[:last-s.base+1]))
+	img = append(img, encodeTrailer(end, last)...)
+	return l.archiveImage(s.name, s.base, last, img)
+}
+
+// archiveImage writes a sealed segment image, compressed, into the
+// archive as the entries base..last.
+func (l *Log) archiveImage(segName string, base, last uint64, img []byte) error {
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
 	if err != nil {
 		return err
@@ -102,11 +131,11 @@ func (l *Log) archiveSegment(s *segment) error {
 	if err := l.fs.MkdirAll(adir, 0o755); err != nil {
 		return fmt.Errorf("log: archive: %w", err)
 	}
-	name := archiveName(s.base, s.last, timeNow())
+	name := archiveName(base, last, timeNow())
 	tmp := filepath.Join(adir, name+".tmp")
 	f, err := l.fs.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
-		return fmt.Errorf("log: archive %s: %w", s.name, err)
+		return fmt.Errorf("log: archive %s: %w", segName, err)
 	}
 	_, err = f.WriteAt(comp, 0)
 	if err == nil {
@@ -122,7 +151,7 @@ func (l *Log) archiveSegment(s *segment) error {
 		err = l.fs.SyncDir(adir)
 	}
 	if err != nil {
-		return fmt.Errorf("log: archive %s: %w", s.name, err)
+		return fmt.Errorf("log: archive %s: %w", segName, err)
 	}
 	l.mu.Lock()
 	l.archived++

@@ -497,3 +497,41 @@ func TestReadsDuringTruncation(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestDiscardingTheWholeLogKeepsItsCompactedHistory: a suffix discarded
+// below the first index (Raft throwing away a log after installing a
+// snapshot) takes the live entries only; the compacted history still
+// held in the renamed first segment goes to the archive, with or without
+// a reopen in between.
+func TestDiscardingTheWholeLogKeepsItsCompactedHistory(t *testing.T) {
+	for _, reopen := range []bool{false, true} {
+		t.Run(fmt.Sprint("reopen ", reopen), func(t *testing.T) {
+			fsys := NewMemFS()
+			opts := Options{SegmentSize: 1024, Archive: true}
+			l := mustOpen(t, fsys, opts)
+			for i := uint64(1); i <= 60; i += 5 {
+				check.NoError(t, l.Append(entries(i, i+4, 0)))
+			}
+			last := l.LastIndex()
+			cut := last - 2 // inside the last segment: it keeps entries below it
+			check.NoError(t, l.TruncateFront(cut))
+			if reopen {
+				check.NoError(t, l.Close())
+				l = mustOpen(t, fsys, opts)
+			}
+			check.NoError(t, l.TruncateBack(cut-1))
+			check.Equal(t, uint64(0), l.LastIndex(), "the live entries are gone")
+			var got []uint64
+			check.NoError(t, l.Scan(1, func(i uint64, d []byte) bool {
+				check.Equal(t, payload(i, 0), d, "entry %d", i)
+				got = append(got, i)
+				return true
+			}))
+			check.Len(t, got, int(cut-1), "the history below %d", cut)
+			check.NoError(t, l.Append(entries(last+1, last+1, 1)))
+			check.NoError(t, l.Close())
+			_, err := Verify("/data/log", fsys)
+			check.NoError(t, err)
+		})
+	}
+}

@@ -207,6 +207,16 @@ func (l *Log) empty(fromFront bool) error {
 	if fromFront {
 		err = l.retire(segs)
 	} else {
+		// The first segment may still hold compacted history below the
+		// first index (TruncateFront renames a segment rather than
+		// rewriting it): that history is kept, only the suffix goes.
+		if s := segs[0]; l.opts.Archive && s.first > s.base {
+			if err := l.archivePrefix(s); err != nil {
+				l.mu.Lock()
+				l.breakLocked(err)
+				return l.broken
+			}
+		}
 		l.fileMu.Lock()
 		for i := len(segs) - 1; i >= 0 && err == nil; i-- {
 			segs[i].file.Close()
