@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
-	"sync"
 	"sort"
+	"sync"
 	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
