@@ -146,7 +146,7 @@ func open(cfg Config, logger *slog.Logger, diskRules *rules.Set) (*Appliance, er
 	a.logs = logs
 	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
 	// The store keeps its snapshots in DIR/snapshots, the two newest.
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hlog)
+	snaps, err := raftlog.NewSnapshotStore(wal.OSFS{}, dir, 2, hlog)
 	if err != nil {
 		return nil, err
 	}
@@ -201,8 +201,11 @@ func open(cfg Config, logger *slog.Logger, diskRules *rules.Set) (*Appliance, er
 	if err != nil {
 		return nil, err
 	}
-	lastAtOpen := a.log.LastIndex()
 	snapIndex := latestSnapshot(snaps)
+	if err := logs.FinishDiscard(snapIndex); err != nil {
+		return nil, fmt.Errorf("finishing an interrupted discard of the log: %w", err)
+	}
+	lastAtOpen := a.log.LastIndex()
 	a.raft, err = newRaft(rc, a.fsm, logs, stable, snaps, transport)
 	if err != nil && snapIndex > 0 && strings.Contains(err.Error(), "failed to load any existing snapshots") {
 		// Every snapshot failed its checks. While the log still starts at
@@ -216,7 +219,7 @@ func open(cfg Config, logger *slog.Logger, diskRules *rules.Set) (*Appliance, er
 		if err := os.Rename(filepath.Join(dir, "snapshots"), aside); err != nil {
 			return nil, err
 		}
-		if snaps, err = raft.NewFileSnapshotStoreWithLogger(dir, 2, hlog); err != nil {
+		if snaps, err = raftlog.NewSnapshotStore(wal.OSFS{}, dir, 2, hlog); err != nil {
 			return nil, err
 		}
 		a.snaps = snaps

@@ -163,7 +163,7 @@ func (a *Appliance) openSnapshotNow() (*raft.SnapshotMeta, io.ReadCloser, error)
 		return nil, nil, fmt.Errorf("lithair: taking a snapshot for the backup: %w", err)
 	}
 	// Nothing was applied since the newest snapshot: it is the state now.
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(a.cfg.EventStore.Dir, 2, quietLogger())
+	snaps, err := raftlog.NewSnapshotStore(wal.OSFS{}, a.cfg.EventStore.Dir, 2, quietLogger())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -583,7 +583,7 @@ func RestoreBackup(r io.Reader, cfg Config) (BackupInfo, error) {
 		return BackupInfo{}, err
 	}
 	defer lock.Close()
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, quietLogger())
+	snaps, err := raftlog.NewSnapshotStore(wal.OSFS{}, dir, 2, quietLogger())
 	if err != nil {
 		return BackupInfo{}, err
 	}

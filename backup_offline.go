@@ -38,7 +38,7 @@ func BackupDataDir(cfg Config, w io.Writer) (BackupInfo, error) {
 	}
 	defer l.Close()
 	logs := raftlog.NewLogStore(l)
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, quietLogger())
+	snaps, err := raftlog.NewSnapshotStore(wal.OSFS{}, dir, 2, quietLogger())
 	if err != nil {
 		return BackupInfo{}, err
 	}

@@ -9,7 +9,9 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -35,8 +37,10 @@ var ErrPowerLost = errors.New("memfs: power lost")
 //
 // It can also fail the next write or sync on demand (FailNextWrite,
 // FailNextSync) and lose power after a given number of writes and syncs
-// (PowerLossAfter). Directories themselves are durable once made. MemFS is
-// safe for concurrent use.
+// (PowerLossAfter). A directory is durable once made; renaming or removing
+// one (Rename, Remove of an empty directory) is an operation of its parent,
+// durable after the parent's SyncDir like a file's. MemFS is safe for
+// concurrent use.
 type MemFS struct {
 	mu        sync.Mutex
 	dirs      map[string]*memDir
@@ -60,6 +64,9 @@ type dirOp struct {
 	name string
 	node *memNode // nil: removal
 	from string   // rename: the old name, removed in the same step
+	// dir is set for an operation on a subdirectory (its rename, or its
+	// removal when from is empty): Crash undoes it if it is not kept.
+	dir *memDir
 }
 
 type memNode struct {
@@ -148,19 +155,38 @@ func (m *MemFS) tickLocked() error {
 	return nil
 }
 
+// PowerLost reports whether the power is out: PowerLossAfter's countdown
+// ran out and Crash has not been called yet.
+func (m *MemFS) PowerLost() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lost
+}
+
 // Crash simulates the power coming back: the file system now holds what
 // the disk kept, chosen with rng. Files opened before Crash are detached
-// from the new state: writes through them change nothing visible.
+// from the new state: writes through them change nothing visible. The
+// directories and the files in each are visited in name order, so that
+// the same rng seed keeps the same writes.
 func (m *MemFS) Crash(rng *rand.Rand) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	rebuilt := map[*memNode]*memNode{}
-	for _, d := range m.dirs {
+	work := make([]*memDir, 0, len(m.dirs))
+	for _, p := range sortedKeys(m.dirs) {
+		work = append(work, m.dirs[p])
+	}
+	// A directory whose removal is not kept comes back and is crashed in
+	// turn, so the list may grow while it is walked.
+	for i := 0; i < len(work); i++ {
+		d := work[i]
 		keep := 0
 		if len(d.ops) > 0 {
 			keep = rng.Intn(len(d.ops) + 1)
 		}
 		for _, op := range d.ops[:keep] {
+			if op.dir != nil {
+				continue // already in place in m.dirs
+			}
 			if op.node == nil {
 				delete(d.durable, op.name)
 			} else {
@@ -170,9 +196,21 @@ func (m *MemFS) Crash(rng *rand.Rand) {
 				delete(d.durable, op.from)
 			}
 		}
+		for j := len(d.ops) - 1; j >= keep; j-- {
+			if op := d.ops[j]; op.dir != nil {
+				if back := m.undoDirOpLocked(d, op); back != nil {
+					work = append(work, back)
+				}
+			}
+		}
 		d.ops = nil
+	}
+	rebuilt := map[*memNode]*memNode{}
+	for _, p := range sortedKeys(m.dirs) {
+		d := m.dirs[p]
 		d.cur = map[string]*memNode{}
-		for name, n := range d.durable {
+		for _, name := range sortedKeys(d.durable) {
+			n := d.durable[name]
 			nn, ok := rebuilt[n]
 			if !ok {
 				nn = n.crash(rng)
@@ -185,6 +223,66 @@ func (m *MemFS) Crash(rng *rand.Rand) {
 	m.lost = false
 	m.countdown = -1
 	m.failWrite, m.failSync = nil, nil
+}
+
+// undoDirOpLocked reverts the rename or removal of a subdirectory of
+// parent that the disk did not keep, and returns the directory if a
+// removal brought it back. When the old name has been made again since
+// (MkdirAll is durable at once, so everything before it was kept too),
+// the operation stays.
+func (m *MemFS) undoDirOpLocked(parent *memDir, op dirOp) *memDir {
+	base := ""
+	for p, d := range m.dirs {
+		if d == parent {
+			base = p
+		}
+	}
+	if base == "" {
+		return nil // the parent itself is gone
+	}
+	if op.from == "" {
+		p := path.Join(base, op.name)
+		if _, taken := m.dirs[p]; taken {
+			return nil
+		}
+		m.dirs[p] = op.dir
+		return op.dir
+	}
+	from, to := path.Join(base, op.name), path.Join(base, op.from)
+	if _, taken := m.dirs[to]; !taken && m.dirs[from] == op.dir {
+		m.moveDirLocked(from, to)
+	}
+	return nil
+}
+
+// moveDirLocked moves the directory from, and everything under it, to to.
+func (m *MemFS) moveDirLocked(from, to string) {
+	for _, p := range sortedKeys(m.dirs) {
+		if p == from || strings.HasPrefix(p, from+"/") {
+			d := m.dirs[p]
+			delete(m.dirs, p)
+			m.dirs[to+p[len(from):]] = d
+		}
+	}
+}
+
+// hasSubdirLocked reports whether dir holds a directory.
+func (m *MemFS) hasSubdirLocked(dir string) bool {
+	for p := range m.dirs {
+		if p != dir && path.Dir(p) == dir {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // crash returns the node as the disk kept it.
@@ -301,7 +399,8 @@ func (m *MemFS) ReadDir(dir string) ([]string, error) {
 	return names, nil
 }
 
-// Rename implements FS. Both names must be in the same directory.
+// Rename implements FS. Both names must be in the same directory. A
+// directory can be renamed to a name that does not exist.
 func (m *MemFS) Rename(oldpath, newpath string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -316,6 +415,14 @@ func (m *MemFS) Rename(oldpath, newpath string) error {
 	if path.Dir(newpath) != path.Dir(oldpath) {
 		return &fs.PathError{Op: "rename", Path: newpath, Err: errors.New("memfs: rename across directories")}
 	}
+	if sub, ok := m.dirs[oldpath]; ok && oldpath != "/" {
+		if _, taken := m.dirs[newpath]; taken || d.cur[path.Base(newpath)] != nil {
+			return &fs.PathError{Op: "rename", Path: newpath, Err: fs.ErrExist}
+		}
+		m.moveDirLocked(oldpath, newpath)
+		d.ops = append(d.ops, dirOp{name: path.Base(newpath), from: path.Base(oldpath), dir: sub})
+		return nil
+	}
 	n, ok := d.cur[path.Base(oldpath)]
 	if !ok {
 		return &fs.PathError{Op: "rename", Path: oldpath, Err: fs.ErrNotExist}
@@ -327,7 +434,7 @@ func (m *MemFS) Rename(oldpath, newpath string) error {
 	return nil
 }
 
-// Remove implements FS.
+// Remove implements FS: a file, or an empty directory.
 func (m *MemFS) Remove(name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -338,6 +445,14 @@ func (m *MemFS) Remove(name string) error {
 	d, err := m.dirLocked(path.Dir(name))
 	if err != nil {
 		return err
+	}
+	if sub, ok := m.dirs[name]; ok && name != "/" {
+		if len(sub.cur) > 0 || m.hasSubdirLocked(name) {
+			return &fs.PathError{Op: "remove", Path: name, Err: syscall.ENOTEMPTY}
+		}
+		delete(m.dirs, name)
+		d.ops = append(d.ops, dirOp{name: path.Base(name), dir: sub})
+		return nil
 	}
 	if _, ok := d.cur[path.Base(name)]; !ok {
 		return &fs.PathError{Op: "remove", Path: name, Err: fs.ErrNotExist}

@@ -130,6 +130,21 @@ func (s *LogStore) DeleteRange(lo, hi uint64) error {
 	return fmt.Errorf("raftlog: cannot delete [%d, %d] from the middle of the log [%d, %d]", lo, hi, first, last)
 }
 
+// FinishDiscard completes, before Raft starts, a whole-log discard that a
+// crash interrupted. After installing a snapshot Raft discards the whole
+// log (DeleteRange above): first the unapplied suffix, then the rest. A
+// crash between the two leaves a log that ends below the newest snapshot,
+// and Raft would then append at the snapshot's index + 1, past a gap the
+// log refuses for good. snapshotIndex is the newest snapshot's index (0
+// when there is none).
+func (s *LogStore) FinishDiscard(snapshotIndex uint64) error {
+	first, last := s.log.FirstIndex(), s.log.LastIndex()
+	if last == 0 || last >= snapshotIndex {
+		return nil
+	}
+	return s.DeleteRange(first, last)
+}
+
 // maxEntryOverhead bounds what an entry's encoding adds to its data and
 // extensions: four varints and the type byte.
 const maxEntryOverhead = 4*binary.MaxVarintLen64 + 1
