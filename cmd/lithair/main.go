@@ -41,8 +41,9 @@ Usage:
   lithair restore --data DIR FILE      restore a backup into an empty data dir
   lithair log verify DIR               check every frame of the event log and snapshots
   lithair log dump DIR                 print the log's entries as JSON lines
-  lithair user add|passwd|list|remove  manage users (not available yet)
-  lithair token create|list|revoke     manage API tokens (not available yet)
+  lithair log replay DIR               rebuild the state from the whole log, print its hash
+  lithair user add|passwd|list|remove  manage users
+  lithair token create|list|revoke     manage API tokens
   lithair version                      print the version
 
 Run "lithair COMMAND --help" for a command's flags.
