@@ -52,10 +52,21 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeError(w, aerr)
 			return
 		}
-		if secret == "" || !s.app.Ready() {
-			// Before the log is replayed no credential can be checked;
-			// every route but the health checks answers 503 then.
+		if secret == "" {
 			next.ServeHTTP(w, r)
+			return
+		}
+		if !s.app.Ready() {
+			// Before the log is replayed no credential can be checked.
+			// The API answers 503 here rather than pass the request on as
+			// anonymous: the node may turn ready before
+			// the route's own check, which would then answer 401 to a
+			// good token.
+			if !strings.HasPrefix(r.URL.Path, "/api/") {
+				next.ServeHTTP(w, r)
+				return
+			}
+			writeError(w, notReady())
 			return
 		}
 		u, err := s.app.Authenticate(secret)

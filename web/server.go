@@ -178,12 +178,16 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 	})
 }
 
+func notReady() *apiError {
+	return errorf(http.StatusServiceUnavailable, "not_ready", "the node is still replaying its log")
+}
+
 // ready answers 503 until the log has been replayed, and tags every
 // answer with the rules version it was served under.
 func (s *Server) ready(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !s.app.Ready() {
-			writeError(w, errorf(http.StatusServiceUnavailable, "not_ready", "the node is still replaying its log"))
+			writeError(w, notReady())
 			return
 		}
 		w.Header().Set("X-Lithair-Rules-Version", s.app.Rules().Version)
