@@ -158,6 +158,7 @@ func open(cfg Config, logger *slog.Logger, diskRules *rules.Set) (*Appliance, er
 	a.committed = committedKnown{stable: stable, machine: a.fsm.Machine()}
 	a.committed.load()
 	logs.SetAppliedSource(a.committed.upTo)
+	logs.SetAppliedKeeper(a.committed.keep)
 	a.fsm.Machine().Logger = logger
 	a.feed = newFeed(feedRing, a.stop, a.state, a.systemModel, a.readCommands, logs.Command)
 	a.fsm.Machine().OnApply = a.feed.onApply

@@ -1,6 +1,7 @@
 package lithair
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,6 +26,7 @@ const watermarkEvery = 250 * time.Millisecond
 type committedKnown struct {
 	stable    *raftlog.StableStore
 	machine   *raftlog.Machine
+	writeMu   sync.Mutex    // orders watermark writes, so it never goes back
 	persisted atomic.Uint64 // the watermark as last read or written
 	snapshot  atomic.Uint64 // the index of this node's own snapshot at start
 }
@@ -32,6 +34,21 @@ type committedKnown struct {
 // upTo is the highest index this node knows was committed.
 func (c *committedKnown) upTo() uint64 {
 	return max(c.machine.LogApplied(), c.persisted.Load(), c.snapshot.Load())
+}
+
+// keep makes v the watermark now, if it is higher: LogStore calls it
+// before discarding the unapplied part of the log.
+func (c *committedKnown) keep(v uint64) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if v <= c.persisted.Load() {
+		return nil
+	}
+	if err := c.stable.SetUint64(appliedKey, v); err != nil {
+		return err
+	}
+	c.persisted.Store(v)
+	return nil
 }
 
 func (c *committedKnown) load() {
@@ -46,13 +63,7 @@ func (a *Appliance) keepWatermark() {
 	tick := time.NewTicker(watermarkEvery)
 	defer tick.Stop()
 	c := &a.committed
-	write := func() {
-		if v := c.machine.LogApplied(); v > c.persisted.Load() {
-			if err := c.stable.SetUint64(appliedKey, v); err == nil {
-				c.persisted.Store(v)
-			}
-		}
-	}
+	write := func() { c.keep(c.machine.LogApplied()) }
 	for {
 		select {
 		case <-a.stop:

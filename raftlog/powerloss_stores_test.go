@@ -214,6 +214,9 @@ type plNode struct {
 	closed             bool
 }
 
+// plWatermarkKey is where the appliance keeps its applied watermark.
+var plWatermarkKey = []byte("lithair_applied_watermark")
+
 // plOpen opens the three stores as the appliance lays them out.
 func plOpen(fsys *wal.MemFS, p plParams, pr *plPromises) (*plNode, error) {
 	n := &plNode{fs: fsys, p: p, pr: pr, out: pr.out}
@@ -243,8 +246,26 @@ func plOpen(fsys *wal.MemFS, p plParams, pr *plPromises) (*plNode, error) {
 	fmt.Fprintf(pr.out, "open: log [%d, %d]\n", n.raftLog.FirstIndex(), n.raftLog.LastIndex())
 	// As the appliance does (committed.go): what this node applied from
 	// its log, or restored from its own snapshot at start, was committed.
-	n.logs.applied = func() uint64 { return max(n.fsm.Machine().LogApplied(), n.restoredAt.Load()) }
+	// The watermark: how far it had applied, kept in the stable store
+	// before the log store discards an unapplied suffix.
+	var watermark atomic.Uint64
+	if v, err := stable.GetUint64(plWatermarkKey); err == nil {
+		watermark.Store(v)
+	}
+	n.logs.applied = func() uint64 {
+		return max(n.fsm.Machine().LogApplied(), n.restoredAt.Load(), watermark.Load())
+	}
 	n.logs.SetAppliedSource(n.logs.applied)
+	n.logs.SetAppliedKeeper(func(v uint64) error {
+		if v <= watermark.Load() {
+			return nil
+		}
+		if err := stable.SetUint64(plWatermarkKey, v); err != nil {
+			return err
+		}
+		watermark.Store(v)
+		return nil
+	})
 	return n, nil
 }
 
@@ -455,9 +476,12 @@ func (n *plNode) checkDisk(ackedAt map[uint64][]byte) (*raftlog.FSM, error) {
 	if err == nil {
 		err = bad
 	}
-	if err == nil && next-1 < max(last, newest) {
-		err = fmt.Errorf("the history ends at %d, before %d", next-1, max(last, newest))
-	}
+	// The history may end below the newest snapshot: Raft's own entries
+	// (a new leader's no-op, a barrier) past the last command applied are
+	// dropped, not archived, when the whole log is discarded, as they
+	// cannot be told from a deposed leader's uncommitted suffix. Commands
+	// are held to more: every acknowledged one is checked just below, and
+	// every applied one by the replay check.
 	if err == nil && found != len(ackedAt) {
 		var missing []uint64
 		for i := range ackedAt {

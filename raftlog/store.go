@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -20,15 +21,26 @@ type LogStore struct {
 	log *wal.Log
 	// applied, when set, tells how far the state machine has applied the
 	// log; see DeleteRange.
-	applied func() uint64
+	applied     func() uint64
+	keepApplied func(uint64) error
 	// window keeps archived entries read for history (history.go).
 	window archiveWindow
+	// queueMu orders queuing entries against the decision to discard the
+	// whole log; queued is the last index queued (0 when unknown).
+	queueMu sync.Mutex
+	queued  uint64
 }
 
 // SetAppliedSource tells the store how far the state machine has applied
 // entries from this log (Machine.LogApplied), so that emptying the log
 // never archives entries that may not have been committed.
 func (s *LogStore) SetAppliedSource(applied func() uint64) { s.applied = applied }
+
+// SetAppliedKeeper gives the store a way to make the applied index
+// durable (the node's watermark in the stable store) before it discards
+// the unapplied part of the log, so that the applied source reads at
+// least that much after a crash.
+func (s *LogStore) SetAppliedKeeper(keep func(applied uint64) error) { s.keepApplied = keep }
 
 var (
 	_ raft.LogStore          = (*LogStore)(nil)
@@ -94,7 +106,13 @@ func (s *LogStore) QueueLogs(logs []*raft.Log) (*wal.Pending, error) {
 		buf = appendEntry(buf, l)
 		entries[i] = wal.Entry{Index: l.Index, Data: buf[start:len(buf):len(buf)]}
 	}
-	return s.log.Queue(entries)
+	s.queueMu.Lock()
+	defer s.queueMu.Unlock()
+	p, err := s.log.Queue(entries)
+	if err == nil && len(entries) > 0 {
+		s.queued = entries[len(entries)-1].Index
+	}
+	return p, err
 }
 
 // DeleteRange removes [min, max]. Raft uses it two ways: a prefix after a
@@ -111,9 +129,28 @@ func (s *LogStore) DeleteRange(lo, hi uint64) error {
 		// Raft empties the whole log after installing a snapshot or a user
 		// restore. Its tail may hold entries that never committed (a
 		// deposed leader's suffix): only what this node applied belongs in
-		// the archive as history; the rest is dropped first.
+		// the archive as history; the rest is dropped first. Compaction
+		// runs beside the leader's appends, though: an entry queued past
+		// hi since first and last were read makes this a compaction, and
+		// the discard must not take it. No entry is queued until the
+		// decision is carried out.
+		s.queueMu.Lock()
+		defer s.queueMu.Unlock()
+		if last = s.log.LastIndex(); max(last, s.queued) > hi {
+			return s.log.TruncateFront(hi + 1)
+		}
+		s.queued = 0 // the log is emptied below
 		if s.applied != nil {
 			if applied := s.applied(); applied < last {
+				// The suffix goes first, then the rest to the archive: a
+				// crash in between must still know, at the next start
+				// (FinishDiscard), that the entries up to applied were
+				// committed, so the caller makes applied durable now.
+				if s.keepApplied != nil {
+					if err := s.keepApplied(applied); err != nil {
+						return err
+					}
+				}
 				if err := s.log.TruncateBack(max(applied, first-1)); err != nil {
 					return err
 				}
@@ -125,6 +162,9 @@ func (s *LogStore) DeleteRange(lo, hi uint64) error {
 		return s.log.TruncateFront(last + 1) // hi+1 would wrap at MaxUint64
 	}
 	if hi >= last {
+		s.queueMu.Lock()
+		defer s.queueMu.Unlock()
+		s.queued = min(s.queued, lo-1)
 		return s.log.TruncateBack(lo - 1)
 	}
 	return fmt.Errorf("raftlog: cannot delete [%d, %d] from the middle of the log [%d, %d]", lo, hi, first, last)
