@@ -278,8 +278,11 @@ func (s *soakRun) endLife(l *soakLife, how string) {
 	close(l.dead)
 	l.n.cmd.Process.Signal(sig)
 	<-l.n.exited
-	l.gate.Lock()   // every booked request has its answer...
-	l.gate.Unlock() // ...and those after it see l.dead closed
+	// Taking the gate waits until every booked request has its answer;
+	// those booked after it see l.dead closed.
+	l.gate.Lock()
+	//lint:ignore SA2001 the empty section is the wait
+	l.gate.Unlock()
 	l.end = how
 	if sig == syscall.SIGQUIT {
 		l.end = how + " (SIGQUIT)"
