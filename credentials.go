@@ -16,8 +16,8 @@ import (
 // request, so a revoked token, an ended session, a disabled user or new
 // roles take effect at once, as without the cache.
 type credentialCache struct {
-	m    sync.Map // token digest -> *credential
-	n    sync.Mutex
+	m    sync.Map   // token digest -> *credential
+	mu   sync.Mutex // guards size and the clearing
 	size int
 }
 
@@ -55,8 +55,8 @@ func (c *credentialCache) lookup(state *index.State, digest string, cred *index.
 }
 
 func (c *credentialCache) keep(digest string, cred, user *index.Record, name string, expires time.Time, u *rules.User) {
-	c.n.Lock()
-	defer c.n.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.size >= maxCredentials {
 		c.m.Clear()
 		c.size = 0
