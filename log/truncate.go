@@ -18,6 +18,11 @@ func (l *Log) TruncateFront(index uint64) error {
 		l.mu.Unlock()
 		return err
 	}
+	// Entries queued but not yet written may reach index: let them land
+	// first, or emptying the log would take them with it.
+	for index > l.last && index <= l.accepted && (l.writing || len(l.queue) > 0) {
+		l.cond.Wait()
+	}
 	if l.last == 0 || index <= l.first {
 		l.mu.Unlock()
 		return nil
