@@ -470,7 +470,7 @@ func (a *Appliance) apply(ctx context.Context, c *event.Command) (*index.Record,
 		return nil, 0, err
 	}
 	f := a.raft.Apply(data, timeout)
-	if err := f.Error(); err != nil {
+	if err := a.awaitCommit(f); err != nil {
 		switch {
 		case errors.Is(err, wal.ErrNoSpace), errors.Is(err, wal.ErrBroken):
 			return nil, 0, a.storage.refusal(err)
@@ -558,4 +558,17 @@ func (a *Appliance) StorageError() error {
 		return a.storage.fullError()
 	}
 	return nil
+}
+
+// awaitCommit waits for f, or for the disk to fail: Raft, stopped then,
+// never answers a command still waiting in its queue.
+func (a *Appliance) awaitCommit(f raft.ApplyFuture) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-a.storage.failedCh:
+		return fmt.Errorf("%w: the write was waiting for Raft when the disk failed: %w", wal.ErrBroken, a.storage.Failed())
+	}
 }

@@ -33,6 +33,7 @@ type storageGuard struct {
 	logger *slog.Logger
 
 	failed     atomic.Pointer[error] // the first failure; nil while healthy
+	failedCh   chan struct{}         // closed at the first failure
 	full       atomic.Bool
 	free       atomic.Int64 // bytes available to the node at the last check
 	reserve    atomic.Int64
@@ -56,7 +57,7 @@ const (
 )
 
 func newStorageGuard(dir string, logger *slog.Logger) *storageGuard {
-	return &storageGuard{dir: dir, logger: logger}
+	return &storageGuard{dir: dir, logger: logger, failedCh: make(chan struct{})}
 }
 
 // fail records a failed write or fsync of one of the node's logs (it is
@@ -64,6 +65,7 @@ func newStorageGuard(dir string, logger *slog.Logger) *storageGuard {
 func (g *storageGuard) fail(what string, err error) {
 	wrapped := fmt.Errorf("%w (the %s: %w): writes are refused until the node is restarted on a working disk", ErrStorageFailed, what, err)
 	if g.failed.CompareAndSwap(nil, &wrapped) {
+		close(g.failedCh)
 		g.logger.Error("storage failed: refusing every write from now on; restart the node once the disk is good",
 			"part", what, "err", err.Error(), "data", g.dir)
 	}
