@@ -84,8 +84,10 @@ func (g *storageGuard) check() error {
 	if err := g.Failed(); err != nil {
 		return fmt.Errorf("nothing was written: %w", err)
 	}
+	// While full, every write looks again: space freed is taken at once.
 	now := time.Now().UnixNano()
-	if last := g.checkedAt.Load(); now-last >= int64(statfsEvery) && g.checkedAt.CompareAndSwap(last, now) {
+	if last := g.checkedAt.Load(); g.full.Load() || now-last >= int64(statfsEvery) && g.checkedAt.CompareAndSwap(last, now) {
+		g.checkedAt.Store(now)
 		g.measure()
 	}
 	if g.full.Load() {
