@@ -51,6 +51,15 @@ func writeRaw(w http.ResponseWriter, status int, body []byte) {
 	// Without a length, net/http chunks any body over 2 KiB: lists.
 	h.Set("Content-Length", strconv.Itoa(len(body)+1))
 	w.WriteHeader(status)
-	w.Write(body)
-	w.Write([]byte{'\n'})
+	if len(body) < 2048 {
+		w.Write(body) // both writes land in net/http's buffer
+		w.Write([]byte{'\n'})
+		return
+	}
+	// A body larger than net/http's buffer is written straight to the
+	// connection, and a newline written after it would then cost a system
+	// call of its own (a list of 50 went out in three writes; now two):
+	// copy it to send one write. The copy's capacity is pinned so that a body shared with the
+	// state is never appended to.
+	w.Write(append(body[:len(body):len(body)], '\n'))
 }
