@@ -166,6 +166,9 @@ func Decode(b []byte) (*Command, error) {
 	if b[0] != formatV1 {
 		return nil, fmt.Errorf("%w: unknown format %d", ErrFormat, b[0])
 	}
+	if c, ok := decodeRecordCommand(b[1:]); ok {
+		return c, nil
+	}
 	var c Command
 	if err := json.Unmarshal(b[1:], &c); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
