@@ -56,11 +56,11 @@ type Appliance struct {
 	ready     atomic.Bool
 	// restoredAt is the applied index right after Raft restored the latest
 	// snapshot: what the replay started from.
-	restoredAt    uint64
-	committed     committedKnown  // how far the log is known committed (committed.go)
-	storage       *storageGuard   // refuses writes the disk cannot take (storage.go)
-	credentials   credentialCache // who a session or token is (credentials.go)
-	appliedSignal signal          // wakes WaitApplied (cluster.go)
+	restoredAt     uint64
+	committed      committedKnown  // how far the log is known committed (committed.go)
+	storage        *storageGuard   // refuses writes the disk cannot take (storage.go)
+	credentials    credentialCache // who a session or token is (credentials.go)
+	appliedWaiters waiters         // wakes WaitApplied (cluster.go)
 	// raftStarted is closed once a.raft is set, for haltOnStorageFailure.
 	raftStarted chan struct{}
 	leadTerm    atomic.Uint64 // the term whose first entry this leader saw applied (cluster.go)
@@ -164,7 +164,7 @@ func open(cfg Config, logger *slog.Logger, diskRules *rules.Set) (*Appliance, er
 	a.fsm.Machine().OnApply = a.feed.onApply
 	a.fsm.OnApplied = func(idx uint64) {
 		a.feed.entryApplied(idx)
-		a.appliedSignal.notify()
+		a.appliedWaiters.applied(idx)
 	}
 
 	rc := raft.DefaultConfig()

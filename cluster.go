@@ -205,12 +205,14 @@ func (a *Appliance) WaitApplied(ctx context.Context, idx uint64) error {
 		ctx, cancel = context.WithTimeout(ctx, a.cfg.HTTP.RequestTimeout.Duration)
 		defer cancel()
 	}
-	// Woken by every applied entry; the timer covers what moves the
-	// applied index without one (a snapshot installed, Raft's own entries).
+	// Woken when the entry at idx is applied; the timer covers what moves
+	// the applied index without one (a snapshot installed, Raft's own
+	// entries).
+	reached, forget := a.appliedWaiters.add(idx)
+	defer forget()
 	t := time.NewTimer(5 * time.Millisecond)
 	defer t.Stop()
 	for {
-		moved := a.appliedSignal.next()
 		if a.applied() >= idx {
 			return nil
 		}
@@ -219,35 +221,61 @@ func (a *Appliance) WaitApplied(ctx context.Context, idx uint64) error {
 			return fmt.Errorf("%w: this node did not catch up with index %d in time", ErrUnavailable, idx)
 		case <-a.stop:
 			return fmt.Errorf("%w: the node is stopping", ErrUnavailable)
-		case <-moved:
+		case <-reached:
+			reached = nil // closed for good: the timer checks from now on
 		case <-t.C:
 			t.Reset(5 * time.Millisecond)
 		}
 	}
 }
 
-// signal wakes every goroutine waiting on next, at each notify.
-type signal struct {
-	mu sync.Mutex
-	ch chan struct{}
+// waiters wakes each goroutine waiting for the log to be applied up to an
+// index when that index is applied, and no other: a follower has a
+// forwarded write or a read waiting per client, and waking them all at
+// every applied entry made each of them check the applied index again
+// for nothing.
+type waiters struct {
+	mu   sync.Mutex
+	list []waiter // few, in no order
 }
 
-// next returns a channel closed at the next notify.
-func (s *signal) next() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ch == nil {
-		s.ch = make(chan struct{})
+type waiter struct {
+	idx     uint64
+	reached chan struct{}
+}
+
+// add registers a wait for idx. The channel is closed once an entry at or
+// past idx is applied; forget drops the wait, and must be called.
+func (w *waiters) add(idx uint64) (reached <-chan struct{}, forget func()) {
+	ch := make(chan struct{})
+	w.mu.Lock()
+	w.list = append(w.list, waiter{idx, ch})
+	w.mu.Unlock()
+	return ch, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for i, x := range w.list {
+			if x.reached == ch {
+				w.list[i] = w.list[len(w.list)-1]
+				w.list = w.list[:len(w.list)-1]
+				return
+			}
+		}
 	}
-	return s.ch
 }
 
-func (s *signal) notify() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ch != nil {
-		close(s.ch)
-		s.ch = nil
+// applied wakes the waits for idx and below.
+func (w *waiters) applied(idx uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := 0; i < len(w.list); {
+		if x := w.list[i]; x.idx <= idx {
+			close(x.reached)
+			w.list[i] = w.list[len(w.list)-1]
+			w.list = w.list[:len(w.list)-1]
+			continue
+		}
+		i++
 	}
 }
 
