@@ -2,7 +2,7 @@ package web
 
 import (
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"log/slog"
 	mrand "math/rand/v2"
@@ -151,10 +151,16 @@ func isHex(s string) bool {
 	return true
 }
 
+// newID returns n (8 or 16) random bytes in hex: a span or trace id. Ids
+// must be unpredictable enough never to collide, not secret: the runtime's
+// per-thread ChaCha8 generator serves, without the system's on every
+// request.
 func newID(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
+	var b [16]byte
+	for i := 0; i < n; i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], mrand.Uint64())
+	}
+	return hex.EncodeToString(b[:n])
 }
 
 // recorder notes an answer's status and size. Unwrap lets
