@@ -96,8 +96,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, m *rules.Model) {
 	if req.count {
 		b = fmt.Appendf(b, `,"count":%d,"count_exact":%t`, n, exact)
 	}
-	b = append(b, '}')
-	writeRaw(w, http.StatusOK, b)
+	writeLine(w, http.StatusOK, append(b, '}', '\n'))
 }
 
 // readablePage runs q and keeps the records u may read. With a read
