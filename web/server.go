@@ -24,7 +24,10 @@ type Server struct {
 	app    *lithair.Appliance
 	logger *slog.Logger
 	mux    *http.ServeMux
-	fw     *firewall.Firewall // nil only if the configuration was never validated
+	// records is the handler of the models' own routes, also reached
+	// without the mux (routes).
+	records http.HandlerFunc
+	fw      *firewall.Firewall // nil only if the configuration was never validated
 	// openapi caches the API description of the rules in force.
 	openapi openAPICache
 }
@@ -86,7 +89,8 @@ func New(app *lithair.Appliance, logger *slog.Logger) *Server {
 	admin("POST /api/_rules/reload", s.reloadRules)
 	admin("GET /api/_projections/", s.projections)
 	admin("GET /api/_projections", s.projections)
-	s.handle("/api/", s.ready(s.api))
+	s.records = named("/api/", s.ready(s.api))
+	s.mux.HandleFunc("/api/", s.records)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/" {
 			writeJSON(w, http.StatusOK, map[string]string{"name": "lithair", "api": "/api/", "health": "/healthz"})
@@ -142,7 +146,30 @@ func (s *Server) inner() http.Handler {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusForbidden, "cross_origin", "a state-changing request from another site is refused"))
 	}))
-	return cop.Handler(s.authenticate(s.mux))
+	return cop.Handler(s.authenticate(s.routes()))
+}
+
+// routes sends a request for a model's records straight to their handler,
+// where the mux would send it after matching it against every pattern
+// registered (6 of a read's 54 allocations). Anything else goes through
+// the mux, and so does any path the mux would clean and redirect.
+func (s *Server) routes() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if len(p) > len("/api/") && strings.HasPrefix(p, "/api/") && p[len("/api/")] != '_' &&
+			r.URL.RawPath == "" && r.Method != http.MethodConnect && isCleanPath(p) {
+			s.records(w, r)
+			return
+		}
+		s.mux.ServeHTTP(w, r)
+	})
+}
+
+// isCleanPath reports whether path.Clean would leave the rooted path p as
+// it is (but for a trailing slash, which the mux keeps too).
+func isCleanPath(p string) bool {
+	return !strings.Contains(p, "//") && !strings.Contains(p, "/./") && !strings.Contains(p, "/../") &&
+		!strings.HasSuffix(p, "/.") && !strings.HasSuffix(p, "/..")
 }
 
 // HTTPServer returns an http.Server with timeouts that keep slow clients
