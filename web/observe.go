@@ -131,6 +131,9 @@ func clientIP(fw *firewall.Firewall, r *http.Request) string {
 // traceParent reads a W3C traceparent header and returns its trace id and
 // flags, or a new trace id when the header is absent or malformed.
 func traceParent(h string) (trace, flags string) {
+	if h == "" {
+		return newID(16), "01"
+	}
 	parts := strings.Split(strings.TrimSpace(h), "-")
 	if len(parts) >= 4 && len(parts[0]) == 2 && parts[0] != "ff" && isHex(parts[0]) &&
 		len(parts[1]) == 32 && isHex(parts[1]) && parts[1] != strings.Repeat("0", 32) &&

@@ -300,7 +300,7 @@ func (s *Server) writeRecord(w http.ResponseWriter, status int, m *rules.Model, 
 	h.Set("ETag", etag(rec.Version))
 	if m.CacheTTL > 0 {
 		h.Set("Cache-Control", cacheControl(m))
-		h.Set("Vary", "Authorization, Cookie")
+		h["Vary"] = varyCredentials
 	}
 	start := time.Now()
 	body := withoutFields(rec.JSON(), m.Hidden(u))
