@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/lithair/lithair/internal/jsonscan"
 )
 
 // decodeRecordCommand decodes the common command, a create, update or
@@ -68,7 +70,10 @@ func decodeRecordCommand(b []byte) (*Command, bool) {
 			}
 			c.Time = v
 		case 4: // fields: an object, kept as it is
-			end, ok := objectEnd(b, i)
+			if i >= len(b) || b[i] != '{' {
+				return nil, false
+			}
+			end, ok := jsonscan.Value(b, i)
 			if !ok || !json.Valid(b[i:end]) {
 				return nil, false
 			}
@@ -170,37 +175,4 @@ func number(b []byte, i int) (digits []byte, next int) {
 		return nil, i
 	}
 	return b[i:j], j
-}
-
-// objectEnd returns the index after the object starting at b[i], found by
-// matching braces outside strings; the caller validates what it spans.
-func objectEnd(b []byte, i int) (int, bool) {
-	if i >= len(b) || b[i] != '{' {
-		return 0, false
-	}
-	depth, inString := 0, false
-	for j := i; j < len(b); j++ {
-		c := b[j]
-		if inString {
-			switch c {
-			case '\\':
-				j++
-			case '"':
-				inString = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inString = true
-		case '{', '[':
-			depth++
-		case '}', ']':
-			depth--
-			if depth == 0 {
-				return j + 1, true
-			}
-		}
-	}
-	return 0, false
 }

@@ -1,7 +1,8 @@
 // Package event holds the domain types every layer of Lithair shares: the
 // Command a leader proposes through Raft, the Event it becomes, and the
-// Result the state machine answers with. It imports nothing of the project,
-// so the log, the state and the HTTP layer can all speak it.
+// Result the state machine answers with. It imports nothing of the project
+// but internal/jsonscan, a leaf, so the log, the state and the HTTP layer
+// can all speak it.
 package event
 
 import (

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"unsafe"
+
+	"github.com/lithair/lithair/internal/jsonscan"
 )
 
 // errScan reports a fields object that is not the compact JSON object the
@@ -16,11 +18,11 @@ var errScan = errors.New("index: fields are not a JSON object")
 // far cheaper than decoding into a map, for the hot paths that need only
 // the indexed fields: Apply and snapshot restore.
 func eachMember(raw []byte, fn func(key, val []byte)) error {
-	i := skipSpace(raw, 0)
+	i := jsonscan.Space(raw, 0)
 	if i >= len(raw) || raw[i] != '{' {
 		return errScan
 	}
-	i = skipSpace(raw, i+1)
+	i = jsonscan.Space(raw, i+1)
 	if i < len(raw) && raw[i] == '}' {
 		return nil
 	}
@@ -28,22 +30,22 @@ func eachMember(raw []byte, fn func(key, val []byte)) error {
 		if i >= len(raw) || raw[i] != '"' {
 			return errScan
 		}
-		end, ok := skipString(raw, i)
+		end, ok := jsonscan.String(raw, i)
 		if !ok {
 			return errScan
 		}
 		key := raw[i+1 : end-1]
-		i = skipSpace(raw, end)
+		i = jsonscan.Space(raw, end)
 		if i >= len(raw) || raw[i] != ':' {
 			return errScan
 		}
-		i = skipSpace(raw, i+1)
-		vend, ok := skipValue(raw, i)
+		i = jsonscan.Space(raw, i+1)
+		vend, ok := jsonscan.Value(raw, i)
 		if !ok {
 			return errScan
 		}
 		fn(key, raw[i:vend])
-		i = skipSpace(raw, vend)
+		i = jsonscan.Space(raw, vend)
 		if i >= len(raw) {
 			return errScan
 		}
@@ -53,70 +55,13 @@ func eachMember(raw []byte, fn func(key, val []byte)) error {
 		if raw[i] != ',' {
 			return errScan
 		}
-		i = skipSpace(raw, i+1)
+		i = jsonscan.Space(raw, i+1)
 	}
 }
 
 // EachMember is eachMember for the HTTP layer, which filters the members
 // of records it sends: the key is raw (escapes kept), the value raw JSON.
 func EachMember(raw []byte, fn func(key, val []byte)) error { return eachMember(raw, fn) }
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipString returns the offset just past the string starting at b[i].
-func skipString(b []byte, i int) (int, bool) {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1, true
-		}
-	}
-	return 0, false
-}
-
-// skipValue returns the offset just past the value starting at b[i].
-func skipValue(b []byte, i int) (int, bool) {
-	if i >= len(b) {
-		return 0, false
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				end, ok := skipString(b, j)
-				if !ok {
-					return 0, false
-				}
-				j = end - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1, true
-				}
-			}
-		}
-		return 0, false
-	default:
-		j := i
-		for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\n' && b[j] != '\t' && b[j] != '\r' {
-			j++
-		}
-		return j, j > i
-	}
-}
 
 // decodeValue turns one raw JSON value into what encoding/json with
 // UseNumber yields, with a fast path for plain strings and numbers. With
