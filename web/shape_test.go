@@ -243,23 +243,29 @@ func (g *shapeGen) key() {
 	}
 }
 
+// open writes n nested containers, arrays and objects (with a key) at
+// random, and returns what closes them, innermost last.
+func (g *shapeGen) open(n int) (closers []byte) {
+	for range n {
+		if g.r.IntN(2) == 0 {
+			g.buf = append(g.buf, '[')
+			closers = append(closers, ']')
+		} else {
+			g.buf = append(g.buf, '{')
+			g.key()
+			g.buf = append(g.buf, ':')
+			closers = append(closers, '}')
+		}
+	}
+	return closers
+}
+
 func (g *shapeGen) value(depth int) {
 	g.space()
 	if depth < 40 && g.r.IntN(30) == 0 {
 		// A chain down to around the depth limit.
 		n := maxDepth - 2 - depth + g.r.IntN(5)
-		var closers []byte
-		for range n {
-			if g.r.IntN(2) == 0 {
-				g.buf = append(g.buf, '[')
-				closers = append(closers, ']')
-			} else {
-				g.buf = append(g.buf, '{')
-				g.key()
-				g.buf = append(g.buf, ':')
-				closers = append(closers, '}')
-			}
-		}
+		closers := g.open(n)
 		g.value(depth + n)
 		for i := len(closers) - 1; i >= 0; i-- {
 			g.buf = append(g.buf, closers[i])
@@ -347,18 +353,7 @@ func TestShapeMatchesReference(t *testing.T) {
 			// container and what surrounds it chosen at random.
 			g.buf = g.buf[:0]
 			d := maxDepth - 2 + r.IntN(4)
-			var closers []byte
-			for range d {
-				if r.IntN(2) == 0 {
-					g.buf = append(g.buf, '[')
-					closers = append(closers, ']')
-				} else {
-					g.buf = append(g.buf, '{')
-					g.key()
-					g.buf = append(g.buf, ':')
-					closers = append(closers, '}')
-				}
-			}
+			closers := g.open(d)
 			g.value(d)
 			for i := len(closers) - 1; i >= 0; i-- {
 				g.buf = append(g.buf, closers[i])
